@@ -1,0 +1,15 @@
+"""RudderStack events in, Braze REST requests out: the domain of the bridge, free of any Lambda concern."""
+
+from rudder_braze.config import BrazeSettings, ConfigError, TrackBatchRule, load_settings
+from rudder_braze.errors import EventError
+from rudder_braze.mapping import BrazeRequest, transform_event
+
+__all__ = [
+    "BrazeRequest",
+    "BrazeSettings",
+    "ConfigError",
+    "EventError",
+    "TrackBatchRule",
+    "load_settings",
+    "transform_event",
+]

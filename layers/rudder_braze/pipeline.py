@@ -1,0 +1,114 @@
+"""The whole domain path for a body of events: parse → validate → map (→ pack). Used by the CLI and the Lambdas."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from rudder_braze.config import BrazeSettings
+from rudder_braze.dedup import DUPLICATE_USER, Fingerprints, deduplicate, user_key
+from rudder_braze.errors import EventError
+from rudder_braze.inputs import read_events
+from rudder_braze.mapping import TRACK, BrazeRequest, transform_event
+from rudder_braze.packing import pack
+from rudder_braze.validation import validate_event
+
+
+@dataclass(slots=True)
+class EventResult:
+    """The outcome for one input event: its Braze requests, or why it was rejected."""
+
+    index: int
+    message_id: str | None
+    event_type: str | None
+    requests: list[BrazeRequest] | None = None
+    error: EventError | None = None
+    # Set when an accepted event needs nothing sent (a fully de-duplicated identify): RudderStack's reason.
+    filtered: str | None = None
+
+    @property
+    def key(self) -> str:
+        """The id the delivery path tracks this event by: its messageId, or its position when it has none."""
+        return self.message_id if self.message_id is not None else f"index:{self.index}"
+
+    def as_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"index": self.index, "messageId": self.message_id}
+        if self.error is not None:
+            out.update(status=self.error.status, error=self.error.reason, path=self.error.path)
+        else:
+            if self.filtered is not None:
+                out["filtered"] = self.filtered
+            out["requests"] = [
+                {"method": "POST", "path": request.path, "body": request.body} for request in self.requests or ()
+            ]
+        return out
+
+
+def process_event(index: int, event: Any, settings: BrazeSettings) -> EventResult:
+    """Validate and map one event; never raises for a bad event."""
+    raw_id = event.get("messageId") if isinstance(event, dict) else None
+    message_id = raw_id if isinstance(raw_id, str) and raw_id else None
+    try:
+        kind = validate_event(event)
+        return EventResult(index, message_id, kind, requests=transform_event(event, settings))
+    except EventError as error:
+        raw_type = event.get("type") if isinstance(event, dict) else None
+        return EventResult(index, message_id, raw_type if isinstance(raw_type, str) else None, error=error)
+
+
+def deduplicate_result(result: EventResult, fingerprints: dict[str, Fingerprints]) -> None:
+    """Strip unchanged attributes from an accepted event's requests, updating ``fingerprints`` as RudderStack does.
+
+    A track keeps its events and purchases when its attributes are all duplicates; an identify whose attributes
+    are all duplicates keeps only its identify merge and is marked as filtered.
+    """
+    for request in result.requests or ():
+        if request.path != TRACK or "attributes" not in request.body:
+            continue
+        kept = []
+        for attributes in request.body["attributes"]:
+            key = user_key(attributes)
+            reduced, fingerprints[key or ""] = deduplicate(attributes, fingerprints.get(key or ""))
+            if reduced is not None:
+                kept.append(reduced)
+        if kept:
+            request.body["attributes"] = kept
+        else:
+            del request.body["attributes"]
+    requests = [r for r in result.requests or () if any(v for k, v in r.body.items() if k != "partner")]
+    if result.event_type == "identify" and not any(r.path == TRACK for r in requests):
+        result.filtered = DUPLICATE_USER
+    result.requests = requests
+
+
+def transform_events(
+    events: list[Any], settings: BrazeSettings, fingerprints: dict[str, Fingerprints] | None = None
+) -> list[EventResult]:
+    """Validate and map events in order; with ``supportDedup`` and a fingerprint store, drop unchanged attributes."""
+    results = [process_event(index, event, settings) for index, event in enumerate(events)]
+    if settings.support_dedup and fingerprints is not None:
+        for result in results:
+            if result.requests is not None:
+                deduplicate_result(result, fingerprints)
+    return results
+
+
+def transform_many(
+    data: str | bytes, settings: BrazeSettings, fingerprints: dict[str, Fingerprints] | None = None
+) -> list[EventResult]:
+    """Every event of a body (any accepted shape), each with its requests or its error, in input order."""
+    return transform_events(read_events(data), settings, fingerprints)
+
+
+def pack_results(results: list[EventResult], settings: BrazeSettings) -> list[BrazeRequest]:
+    """Pack the accepted events' requests to Braze's limits (the rule comes from the settings)."""
+    accepted = [(result.key, result.requests) for result in results if result.requests is not None]
+    return pack(accepted, settings.track_batch_rule)
+
+
+def transform_batch(
+    data: str | bytes, settings: BrazeSettings, fingerprints: dict[str, Fingerprints] | None = None
+) -> tuple[list[BrazeRequest], list[EventResult]]:
+    """Packed requests for the accepted events, and the rejected events."""
+    results = transform_many(data, settings, fingerprints)
+    return pack_results(results, settings), [result for result in results if result.error is not None]
