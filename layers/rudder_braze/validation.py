@@ -65,7 +65,7 @@ def describe(error: ValidationError) -> tuple[str, str]:
         value = error.validator_value
         expected = [str(t) for t in value] if isinstance(value, list) else [str(value)]
         words = " or ".join(_JSON_TYPES.get(t, t) for t in expected)
-        return path, f"must be {words}, not {type(error.instance).__name__.replace('dict', 'object')}"
+        return path, f"must be {words}, not {_kind(error.instance)}"
     if error.validator == "minLength":
         return path, "must not be empty"
     if error.validator == "maxLength":

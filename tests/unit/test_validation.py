@@ -1,0 +1,98 @@
+"""Schema errors name the event type, the JSON path and the reason; the hot-path validator agrees with jsonschema."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import fastjsonschema
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from rudder_braze.errors import EventError
+from rudder_braze.validation import EVENT_TYPES, fast_validator, record_validator, validate_event
+
+
+@pytest.mark.parametrize(
+    ("event", "reason", "path"),
+    [
+        ({"type": "track", "userId": "u"}, "track: $.event is required", "$.event"),
+        ({"type": "track", "event": ""}, "track: $.event must not be empty", "$.event"),
+        ({"type": "identify", "traits": []}, "identify: $.traits must be an object or null, not an array", "$.traits"),
+        (
+            {"type": "page", "context": {"traits": "x"}},
+            "page: $.context.traits must be an object or null, not a string",
+            "$.context.traits",
+        ),
+        (
+            {"type": "group", "userId": {"a": 1}},
+            "group: $.userId must be a string or a number or null, not an object",
+            "$.userId",
+        ),
+        (
+            {"type": "alias", "context": {"externalId": [1]}},
+            "alias: $.context.externalId[0] must be an object, not a number",
+            "$.context.externalId[0]",
+        ),
+        ({"type": "foo"}, "Message type foo is not supported", "$.type"),
+        ({"userId": "u"}, "is required", "$.type"),
+        ([1], "an event must be a JSON object, not an array", "$"),
+    ],
+)
+def test_errors_say_what_is_wrong_and_where(event: Any, reason: str, path: str) -> None:
+    with pytest.raises(EventError) as caught:
+        validate_event(event)
+    assert (caught.value.reason, caught.value.path) == (reason, path)
+
+
+@pytest.mark.parametrize("kind", ["identify", "TRACK", "Page", "screen", "group", "alias"])
+def test_type_is_case_insensitive(kind: str) -> None:
+    assert validate_event({"type": kind, "event": "E"}) == kind.lower()
+
+
+# Values that exercise the schemas' types: strings, numbers, booleans, nulls, arrays, objects.
+scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=3))
+values = st.recursive(
+    scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
+    max_leaves=8,
+)
+field_names = st.sampled_from(
+    [
+        "messageId",
+        "userId",
+        "anonymousId",
+        "timestamp",
+        "originalTimestamp",
+        "traits",
+        "integrations",
+        "context",
+        "event",
+        "name",
+        "groupId",
+        "previousId",
+        "properties",
+    ]
+)
+context_values = st.fixed_dictionaries(
+    {}, optional={"traits": values, "externalId": st.lists(values, max_size=2) | values}
+)
+events = st.builds(
+    lambda kind, fields, context: {"type": kind, **fields, **({"context": context} if context is not None else {})},
+    st.sampled_from(EVENT_TYPES),
+    st.dictionaries(field_names, values, max_size=6),
+    st.none() | context_values,
+)
+
+
+@settings(max_examples=1500, suppress_health_check=[HealthCheck.too_slow])
+@given(events)
+def test_compiled_validator_accepts_and_rejects_exactly_what_jsonschema_does(event: dict[str, Any]) -> None:
+    name = event["type"]
+    try:
+        fast_validator(name)(event)
+        fast_ok = True
+    except fastjsonschema.JsonSchemaValueException:
+        fast_ok = False
+    assert fast_ok == record_validator(name).is_valid(event), json.dumps(event)

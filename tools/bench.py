@@ -1,0 +1,108 @@
+"""``make bench``: throughput of the mapping engine over the reference workload (1,000 RudderStack events).
+
+Every figure is a median over repeated passes, in µs per event, measured in this run next to the JSON floor F
+(``json.loads`` of the event's line + ``json.dumps`` of its Braze requests), so the ratios hold across machines.
+The last line printed is one JSON object of figures; later work adds keys, never renames them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from rudder_braze.config import load_settings
+from rudder_braze.mapping import transform_event
+from rudder_braze.validation import validate_event
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_WORKLOAD = Path(os.environ.get("RUDDER_BRAZE_SHARED", ROOT.parent / "shared")) / "bench" / "workload.jsonl"
+
+
+def _requests_json(event: dict[str, Any], settings: Any) -> list[dict[str, Any]]:
+    return [{"path": r.path, "body": r.body} for r in transform_event(event, settings)]
+
+
+def median_us_per_event(run: Callable[[], None], events: int, passes: int) -> float:
+    """Median over ``passes`` of one whole pass over the workload, per event."""
+    samples = []
+    for _ in range(passes):
+        gc.collect()
+        start = time.perf_counter_ns()
+        run()
+        samples.append((time.perf_counter_ns() - start) / 1000 / events)
+    return statistics.median(samples)
+
+
+def measure(lines: list[str], passes: int) -> dict[str, float]:
+    settings = load_settings({"dataCenter": "US-01"})
+    events = [json.loads(line) for line in lines]
+    outputs = [_requests_json(event, settings) for event in events]
+    loads, dumps = json.loads, json.dumps
+    pairs = list(zip(lines, outputs, strict=True))
+
+    def floor() -> None:
+        for line, output in pairs:
+            loads(line)
+            dumps(output)
+
+    def validate() -> None:
+        for event in events:
+            validate_event(event)
+
+    def transform() -> None:
+        for event in events:
+            transform_event(event, settings)
+
+    def whole() -> None:
+        for line in lines:
+            event = loads(line)
+            validate_event(event)
+            dumps([{"path": r.path, "body": r.body} for r in transform_event(event, settings)])
+
+    for warm in (floor, validate, transform, whole):
+        warm()
+    n = len(lines)
+    figures = {
+        "floor_us": median_us_per_event(floor, n, passes),
+        "validate_us": median_us_per_event(validate, n, passes),
+        "transform_us": median_us_per_event(transform, n, passes),
+        "whole_us": median_us_per_event(whole, n, passes),
+    }
+    figures["transform_ratio"] = figures["transform_us"] / figures["floor_us"]
+    figures["whole_ratio"] = figures["whole_us"] / figures["floor_us"]
+    return {k: round(v, 3) for k, v in figures.items()}
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--workload", type=Path, default=DEFAULT_WORKLOAD)
+    parser.add_argument("--passes", type=int, default=31)
+    args = parser.parse_args()
+    if not args.workload.is_file():
+        print(
+            f"bench: workload {args.workload} not found (set RUDDER_BRAZE_SHARED or pass --workload)", file=sys.stderr
+        )
+        return 2
+    lines = [line for line in args.workload.read_text(encoding="utf-8").splitlines() if line.strip()]
+    figures = measure(lines, args.passes)
+    print(f"mapping engine, {len(lines)} events, median of {args.passes} passes (µs/event):")
+    for key in ("floor_us", "validate_us", "transform_us", "whole_us"):
+        print(f"  {key:<14} {figures[key]:8.2f}")
+    print(
+        f"  transform = {figures['transform_ratio']:.2f} F (goal ≤ 0.75),"
+        f" whole = {figures['whole_ratio']:.2f} F (goal ≤ 2.5)"
+    )
+    print(json.dumps(figures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
