@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Sequence
-from itertools import zip_longest
 from typing import Any
 
 from rudder_braze.config import TrackBatchRule
@@ -25,7 +24,8 @@ SUBSCRIPTIONS_PER_REQUEST = 25
 MERGES_PER_REQUEST = 50
 IDENTIFIES_PER_REQUEST = 50
 
-_Item = tuple[str, str, JSON]  # (array name, messageId, object)
+# One event's /users/track objects: (messageId, its external_id or None, [(array name, object), ...]).
+_Unit = tuple[str, str | None, list[tuple[str, JSON]]]
 
 
 def _user_key(obj: JSON) -> str | None:
@@ -37,37 +37,62 @@ def _byte_size(obj: JSON) -> int:
     return len(json.dumps(obj, separators=(",", ":"), ensure_ascii=False).encode())
 
 
-def _chunk_track(items: list[_Item], rule: TrackBatchRule, max_bytes: int) -> list[BrazeRequest]:
-    # Objects with an external_id first, ordered by it (stable, so each user's objects keep their order);
-    # alias-only objects last, together.
-    ordered = sorted(items, key=lambda item: (0, key) if (key := _user_key(item[2])) is not None else (1, ""))
+def _unit_sort_key(unit: _Unit) -> tuple[int, str]:
+    user = unit[1]
+    return (0, user) if user is not None else (1, "")
+
+
+def _split_unit(unit: _Unit, limit: int) -> list[_Unit]:
+    """An event with more objects than one request may hold is cut into pieces (rare: a huge order)."""
+    message_id, user, objects = unit
+    if len(objects) <= limit:
+        return [unit]
+    return [(message_id, user, objects[start : start + limit]) for start in range(0, len(objects), limit)]
+
+
+def _chunk_track(units: list[_Unit], rule: TrackBatchRule, max_bytes: int) -> list[BrazeRequest]:
+    """Greedy packing of whole events (an event's objects stay in one request, so it succeeds or fails as one).
+
+    Events with an external_id come first, ordered by it (stable, so each user's events keep their order, and
+    each array ends up ordered as RudderStack orders it); alias-only events last, together.
+    """
     total_limit = rule.total_limit
+    ordered = sorted(units, key=_unit_sort_key)
+    pieces = [piece for unit in ordered for piece in _split_unit(unit, total_limit or TRACK_PER_ARRAY)]
     chunks: list[BrazeRequest] = []
     current: BrazeRequest | None = None
     users: set[str | None] = set()
+    counts: dict[str, int] = {}
     size = 0
-    for array, message_id, obj in ordered:
-        item_size = _byte_size(obj) + 1
-        user = _user_key(obj)
+    for message_id, user, objects in pieces:
+        added: dict[str, int] = {}
+        for array, _ in objects:
+            added[array] = added.get(array, 0) + 1
+        piece_size = sum(_byte_size(obj) + 1 for _, obj in objects)
         if current is not None:
-            lists = current.item_message_ids
-            count = sum(len(ids) for ids in lists.values())
             if total_limit is not None:
-                fits = count < total_limit
+                fits = sum(counts.values()) + len(objects) <= total_limit
             else:
-                fits = len(lists.get(array, ())) < TRACK_PER_ARRAY and (user in users or len(users) < TRACK_USERS)
-            if not fits or size + item_size > max_bytes:
+                fits = all(counts.get(a, 0) + n <= TRACK_PER_ARRAY for a, n in added.items()) and (
+                    user in users or len(users) < TRACK_USERS
+                )
+            if not fits or size + piece_size > max_bytes:
                 current = None
         if current is None:
             current = BrazeRequest(TRACK, {"partner": PARTNER})
             chunks.append(current)
-            users, size = set(), 64
-        current.body.setdefault(array, []).append(obj)
-        current.item_message_ids.setdefault(array, []).append(message_id)
+            users, counts, size = set(), {}, 64
+        for array, obj in objects:
+            current.body.setdefault(array, []).append(obj)
+            current.item_message_ids.setdefault(array, []).append(message_id)
+        for array, n in added.items():
+            counts[array] = counts.get(array, 0) + n
         if message_id not in current.message_ids:
             current.message_ids.append(message_id)
         users.add(user)
-        size += item_size
+        size += piece_size
+    for chunk in chunks:  # Braze reads the arrays in this order; keep the body tidy and stable
+        chunk.body = {k: chunk.body[k] for k in ("partner", *TRACK_ARRAYS) if k in chunk.body}
     return chunks
 
 
@@ -110,7 +135,7 @@ def pack(
     Order of the result: identify merges (so a user's anonymous profile is merged before their attributes
     arrive), then ``/users/track``, subscription-group updates and ``/users/merge``.
     """
-    track: dict[str, list[tuple[str, JSON]]] = {array: [] for array in TRACK_ARRAYS}
+    track: list[_Unit] = []
     identifies: list[tuple[str, JSON]] = []
     subscriptions: list[tuple[str, JSON]] = []
     merges: list[tuple[str, JSON]] = []
@@ -118,8 +143,9 @@ def pack(
         for request in requests:
             body = request.body
             if request.path == TRACK:
-                for array in TRACK_ARRAYS:
-                    track[array].extend((message_id, obj) for obj in body.get(array, ()))
+                objects = [(array, obj) for array in TRACK_ARRAYS for obj in body.get(array, ())]
+                if objects:
+                    track.append((message_id, _user_key(objects[0][1]), objects))
             elif request.path == IDENTIFY:
                 identifies.extend((message_id, alias) for alias in body["aliases_to_identify"])
             elif request.path == SUBSCRIPTION:
@@ -136,13 +162,7 @@ def pack(
         )
         for chunk in _chunks(identifies, IDENTIFIES_PER_REQUEST)
     ]
-    interleaved: list[_Item] = [
-        (array, *pair)
-        for row in zip_longest(*(track[array] for array in TRACK_ARRAYS))
-        for array, pair in zip(TRACK_ARRAYS, row, strict=True)
-        if pair is not None
-    ]
-    packed.extend(_chunk_track(interleaved, rule, max_bytes))
+    packed.extend(_chunk_track(track, rule, max_bytes))
     packed.extend(
         BrazeRequest(SUBSCRIPTION, {"subscription_groups": _combine_subscriptions(chunk)}, _message_ids(chunk))
         for chunk in _chunks(subscriptions, SUBSCRIPTIONS_PER_REQUEST)

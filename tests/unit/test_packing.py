@@ -103,3 +103,16 @@ def test_merges_and_identifies_go_fifty_per_request_identifies_first() -> None:
         ("/users/merge", 50),
         ("/users/merge", 10),
     ]
+
+
+def test_an_events_objects_stay_in_one_request() -> None:
+    order = BrazeRequest("/users/track", {"purchases": [{"p": i, "external_id": "u9"} for i in range(10)]})
+    events = [(f"m{i}", [attributes(f"u{i}")]) for i in range(45)] + [("order", [order])]
+    packed = pack(events, TrackBatchRule.TOTAL_50)
+    holding = [r for r in packed if "order" in r.message_ids]
+    assert len(holding) == 1 and len(holding[0].body["purchases"]) == 10
+
+
+def test_an_event_larger_than_a_request_is_cut_into_pieces() -> None:
+    order = BrazeRequest("/users/track", {"purchases": [{"p": i, "external_id": "u"} for i in range(120)]})
+    assert track_sizes(pack([("order", [order])], TrackBatchRule.TOTAL_50)) == [50, 50, 20]

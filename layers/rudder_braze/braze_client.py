@@ -1,0 +1,166 @@
+"""The Braze REST client: one urllib3 pool per process, explicit timeouts, no automatic retries, and a pure
+classification of every answer into what the delivery policy must do with it."""
+
+from __future__ import annotations
+
+import enum
+import json
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import urllib3
+
+from rudder_braze.mapping import BrazeRequest
+
+
+class Outcome(enum.StrEnum):
+    DELIVERED = "delivered"  # Braze accepted everything
+    PARTIAL = "partial"  # accepted, but Braze named some objects in errors[]: those are never retried
+    THROTTLED = "throttled"  # 429: retry after the rate-limit window resets
+    RETRYABLE = "retryable"  # 5xx, timeout, connection failure: retry with backoff
+    PERMANENT = "permanent"  # any other answer: retrying cannot help; dead-letter with the reason
+
+
+@dataclass(frozen=True, slots=True)
+class BrazeResponse:
+    """What came back for one request: an HTTP answer, or ``status=None`` and the transport error."""
+
+    status: int | None
+    body: Any = None
+    headers: Mapping[str, str] = field(default_factory=dict)
+    error: str | None = None
+    elapsed_ms: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class ItemError:
+    """One object Braze refused inside an accepted ``/users/track`` request."""
+
+    array: str
+    index: int
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class Classification:
+    outcome: Outcome
+    reason: str
+    retry_after: float | None = None  # seconds until Braze's rate-limit window resets, when it said so
+    item_errors: tuple[ItemError, ...] = ()
+    rate_limit_remaining: int | None = None
+    rate_limit_reset: float | None = None
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _number(value: str | None) -> float | None:
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+def _item_errors(errors: Any) -> tuple[ItemError, ...]:
+    found = []
+    for error in errors if isinstance(errors, list) else ():
+        if not isinstance(error, dict):
+            continue
+        if isinstance(error.get("index"), int) and isinstance(error.get("input_array"), str):
+            found.append(ItemError(error["input_array"], error["index"], str(error.get("type", "invalid"))))
+    return tuple(found)
+
+
+def _summary(body: Any) -> str:
+    text = body if isinstance(body, str) else json.dumps(body, separators=(",", ":"))
+    return text[:300]
+
+
+def classify(response: BrazeResponse, now: float | None = None) -> Classification:
+    """Decide what an answer means, following RudderStack's rules and Braze's documented responses.
+
+    * no HTTP answer (timeout, refused, reset, DNS) or 5xx → retryable;
+    * 429 → throttled, retry after ``X-RateLimit-Reset`` (epoch seconds) when Braze sent it;
+    * 2xx → delivered, unless the body says a ``message`` other than ``"success"`` together with ``errors[]``
+      (Braze rejected the whole request: permanent); ``message: "success"`` with ``errors[]`` is a partial success;
+    * anything else (400, 401, 403, 404, …) → permanent.
+    """
+    remaining = _number(_header(response.headers, "x-ratelimit-remaining"))
+    reset = _number(_header(response.headers, "x-ratelimit-reset"))
+
+    def result(
+        outcome: Outcome, reason: str, retry_after: float | None = None, item_errors: tuple[ItemError, ...] = ()
+    ) -> Classification:
+        return Classification(
+            outcome, reason, retry_after, item_errors, int(remaining) if remaining is not None else None, reset
+        )
+
+    status, body = response.status, response.body
+    if status is None:
+        return result(Outcome.RETRYABLE, f"no answer from Braze: {response.error or 'unknown error'}")
+    if status == 429:
+        now = time.time() if now is None else now
+        return result(Outcome.THROTTLED, "Braze answered 429 (rate limited)", max(0.0, reset - now) if reset else None)
+    if status >= 500:
+        return result(Outcome.RETRYABLE, f"Braze answered {status}: {_summary(body)}")
+    if 200 <= status < 300:
+        message = body.get("message") if isinstance(body, dict) else None
+        errors = body.get("errors") if isinstance(body, dict) else None
+        if message is not None and message != "success" and errors:
+            return result(Outcome.PERMANENT, f"Braze answered {status}: {_summary(body)}")
+        if errors:
+            reason = f"Braze accepted with errors: {_summary(errors)}"
+            return result(Outcome.PARTIAL, reason, item_errors=_item_errors(errors))
+        return result(Outcome.DELIVERED, f"Braze answered {status}")
+    return result(Outcome.PERMANENT, f"Braze answered {status}: {_summary(body)}")
+
+
+class BrazeClient:
+    """Sends :class:`BrazeRequest` objects to one Braze REST endpoint.
+
+    The pool is meant to live as long as the process (a Lambda container) so connections are kept alive between
+    invocations. Retries are off: the delivery policy decides what happens after a failure.
+    """
+
+    def __init__(
+        self,
+        endpoint: str,
+        api_key: Callable[[], str],
+        connect_timeout: float = 1.0,
+        read_timeout: float = 4.0,
+        pool: urllib3.PoolManager | None = None,
+    ) -> None:
+        self.endpoint = endpoint.rstrip("/")
+        self._api_key = api_key
+        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self._pool = pool or urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, block=False)
+
+    def send(self, request: BrazeRequest) -> BrazeResponse:
+        payload = json.dumps(request.body, separators=(",", ":"), ensure_ascii=False).encode()
+        headers = {
+            "Content-Type": "application/json",
+            "Accept": "application/json",
+            "Authorization": f"Bearer {self._api_key()}",
+        }
+        started = time.perf_counter()
+        try:
+            answer = self._pool.request(
+                "POST", self.endpoint + request.path, body=payload, headers=headers,
+                timeout=self._timeout, retries=False, redirect=False,
+            )  # fmt: skip
+        except urllib3.exceptions.HTTPError as exc:
+            # The exception text can hold the URL but never a header, so the key stays out of it.
+            elapsed = (time.perf_counter() - started) * 1000
+            return BrazeResponse(None, error=f"{type(exc).__name__}: {exc}"[:300], elapsed_ms=elapsed)
+        elapsed = (time.perf_counter() - started) * 1000
+        try:
+            body: Any = json.loads(answer.data) if answer.data else ""
+        except ValueError:
+            body = answer.data.decode("utf-8", "replace")[:1000]
+        return BrazeResponse(answer.status, body, dict(answer.headers), elapsed_ms=elapsed)

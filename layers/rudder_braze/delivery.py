@@ -1,0 +1,274 @@
+"""The delivery policy: send events' requests to Braze packed, and decide for each event what happens next.
+
+An event is *delivered* when Braze accepted all its requests (objects Braze named in ``errors[]`` count as
+delivered: retrying them cannot help, so they are only reported). It is *retried* after a 429, a 5xx or a
+transport failure, with only the requests (and objects) Braze did not accept. It is *dead-lettered* when Braze
+refused it for good. Once a user has an update waiting for a retry, that user's later updates in the same run are
+held back with it, so an old value can never overwrite a newer one in Braze.
+
+Nothing here talks to AWS: the caller gives a ``send`` function and decides where retried and dead events go.
+The queue message format (:meth:`PendingEvent.to_message`) is the contract with the retry queue.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from rudder_braze.braze_client import BrazeResponse, Classification, Outcome, classify
+from rudder_braze.config import TrackBatchRule
+from rudder_braze.mapping import IDENTIFY, MERGE, PARTNER, SUBSCRIPTION, TRACK, BrazeRequest
+from rudder_braze.packing import TRACK_ARRAYS, pack
+
+QUEUE_FORMAT = 1
+# The order in which an event's requests must reach Braze: merge the anonymous profile before writing to it.
+PHASES = (IDENTIFY, TRACK, SUBSCRIPTION, MERGE)
+_SEVERITY = {Outcome.RETRYABLE: 1, Outcome.THROTTLED: 2, Outcome.PERMANENT: 3}
+
+
+class QueueFormatError(ValueError):
+    """A queue message this version cannot read."""
+
+
+@dataclass(slots=True)
+class PendingEvent:
+    """One accepted event and the Braze requests it still needs. Carries no credential, ever."""
+
+    key: str  # the event's messageId
+    user: str  # ordering key: the user's updates are delivered in order
+    requests: list[BrazeRequest]
+    first_seen: float  # epoch seconds when the bridge accepted the event
+    attempts: int = 0  # Braze deliveries tried and failed so far
+    last_error: str | None = None
+
+    def to_message(self) -> str:
+        return json.dumps(
+            {
+                "v": QUEUE_FORMAT,
+                "messageId": self.key,
+                "user": self.user,
+                "requests": [{"path": r.path, "body": r.body} for r in self.requests],
+                "attempts": self.attempts,
+                "firstSeen": self.first_seen,
+                "lastError": self.last_error,
+            },
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_message(cls, text: str) -> PendingEvent:
+        try:
+            data = json.loads(text)
+            if data.get("v") != QUEUE_FORMAT:
+                raise QueueFormatError(f"queue message format {data.get('v')!r} is not {QUEUE_FORMAT}")
+            return cls(
+                key=str(data["messageId"]),
+                user=str(data["user"]),
+                requests=[BrazeRequest(r["path"], r["body"]) for r in data["requests"]],
+                first_seen=float(data["firstSeen"]),
+                attempts=int(data.get("attempts", 0)),
+                last_error=data.get("lastError"),
+            )
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise QueueFormatError(f"unreadable queue message: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True)
+class BrazeCall:
+    """One request sent to Braze, for metrics and logs (no body: it holds personal data)."""
+
+    path: str
+    events: int
+    objects: int
+    status: int | None
+    outcome: Outcome
+    elapsed_ms: float
+
+
+@dataclass(slots=True)
+class DeliveryReport:
+    delivered: list[str] = field(default_factory=list)
+    item_errors: dict[str, list[str]] = field(default_factory=dict)  # messageId → objects Braze refused
+    retry: list[PendingEvent] = field(default_factory=list)
+    dead: list[PendingEvent] = field(default_factory=list)
+    retry_after: float | None = None  # the longest rate-limit reset Braze asked for
+    calls: list[BrazeCall] = field(default_factory=list)
+
+
+class _Remaining:
+    """What one event still has to send, per phase; /users/track objects are tracked one by one."""
+
+    def __init__(self, event: PendingEvent) -> None:
+        self.event = event
+        self.objects: list[tuple[str, dict[str, Any]]] = []
+        self.other: dict[str, list[BrazeRequest]] = {}
+        for request in event.requests:
+            if request.path == TRACK:
+                self.objects.extend((a, obj) for a in TRACK_ARRAYS for obj in request.body.get(a, ()))
+            else:
+                self.other.setdefault(request.path, []).append(request)
+
+    def requests_for(self, path: str) -> list[BrazeRequest]:
+        if path != TRACK:
+            return self.other.get(path, [])
+        if not self.objects:
+            return []
+        body: dict[str, Any] = {"partner": PARTNER}
+        for array, obj in self.objects:
+            body.setdefault(array, []).append(obj)
+        return [BrazeRequest(TRACK, body)]
+
+    def sent(self, path: str, chunk: BrazeRequest) -> None:
+        if path != TRACK:
+            self.other.pop(path, None)
+            return
+        mine = {
+            id(obj)
+            for array, ids in chunk.item_message_ids.items()
+            for obj, key in zip(chunk.body.get(array, ()), ids, strict=True)
+            if key == self.event.key
+        }
+        self.objects = [(a, obj) for a, obj in self.objects if id(obj) not in mine]
+
+    def left(self) -> list[BrazeRequest]:
+        return [request for path in PHASES for request in self.requests_for(path)]
+
+
+def _object_count(request: BrazeRequest) -> int:
+    return sum(len(v) for v in request.body.values() if isinstance(v, list))
+
+
+def deliver(
+    events: Sequence[PendingEvent],
+    send: Callable[[BrazeRequest], BrazeResponse],
+    rule: TrackBatchRule,
+    should_stop: Callable[[], bool] = lambda: False,
+) -> DeliveryReport:
+    """Send the events' requests packed, phase by phase, and sort the events into delivered / retry / dead.
+
+    ``should_stop`` is asked before each call (for example "less than two seconds of the Lambda left"): once it
+    says yes, whatever is unsent is returned for retry instead of being sent.
+    """
+    report = DeliveryReport()
+    remaining = {event.key: _Remaining(event) for event in events}
+    failures: dict[str, Classification] = {}
+    held_users: dict[str, Classification] = {}
+
+    def fail(key: str, classification: Classification) -> None:
+        previous = failures.get(key)
+        if previous is None or _SEVERITY[classification.outcome] > _SEVERITY[previous.outcome]:
+            failures[key] = classification
+        user = remaining[key].event.user
+        if classification.outcome is not Outcome.PERMANENT and user not in held_users:
+            held_users[user] = classification
+
+    for path in PHASES:
+        while True:
+            batch = []
+            for key, state in remaining.items():
+                requests = state.requests_for(path)
+                if not requests or key in failures:
+                    continue
+                if state.event.user in held_users:
+                    held = held_users[state.event.user]
+                    reason = f"held behind an earlier update of the same user: {held.reason}"
+                    fail(key, Classification(held.outcome, reason))
+                    continue
+                batch.append((key, requests))
+            if not batch:
+                break
+            failed_now = False
+            for chunk in pack(batch, rule):
+                if should_stop():
+                    stop = Classification(Outcome.RETRYABLE, "not sent: the invocation ran out of time")
+                    for key, _ in batch:
+                        if key not in failures:
+                            fail(key, stop)
+                    failed_now = True
+                    break
+                response = send(chunk)
+                classification = classify(response)
+                report.calls.append(
+                    BrazeCall(path, len(chunk.message_ids), _object_count(chunk), response.status,
+                              classification.outcome, response.elapsed_ms)
+                )  # fmt: skip
+                if classification.outcome in (Outcome.DELIVERED, Outcome.PARTIAL):
+                    for key in chunk.message_ids:
+                        remaining[key].sent(path, chunk)
+                    for error in classification.item_errors:
+                        ids = chunk.item_message_ids.get(error.array, [])
+                        owners = [ids[error.index]] if 0 <= error.index < len(ids) else chunk.message_ids
+                        for key in owners:
+                            report.item_errors.setdefault(key, []).append(
+                                f"{error.array}[{error.index}]: {error.reason}"
+                            )
+                    if classification.outcome is Outcome.PARTIAL and not classification.item_errors:
+                        for key in chunk.message_ids:
+                            report.item_errors.setdefault(key, []).append(classification.reason)
+                    continue
+                if classification.retry_after is not None:
+                    report.retry_after = max(report.retry_after or 0.0, classification.retry_after)
+                for key in chunk.message_ids:
+                    fail(key, classification)
+                # The packing is stale once anything failed: repack what is left without the held users.
+                failed_now = True
+                break
+            if not failed_now:
+                break
+
+    for key, state in remaining.items():
+        failure = failures.get(key)
+        if failure is None:
+            report.delivered.append(key)
+            continue
+        event = state.event
+        pending = PendingEvent(event.key, event.user, state.left(), event.first_seen, event.attempts + 1,
+                               failure.reason)  # fmt: skip
+        (report.dead if failure.outcome is Outcome.PERMANENT else report.retry).append(pending)
+    return report
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Exponential backoff with full jitter, at least until Braze's rate-limit window resets; then give up."""
+
+    max_attempts: int = 10
+    max_age_seconds: float = 24 * 3600
+    base_delay_seconds: float = 5.0
+    max_delay_seconds: float = 900.0
+
+    def delay(self, attempts: int, retry_after: float | None = None, rand: Callable[[], float] = random.random) -> int:
+        """Seconds to wait before attempt ``attempts + 1``; ``attempts`` ≥ 1 is the number of failures so far."""
+        growth: float = 2.0 ** max(0, attempts - 1)
+        ceiling = min(self.max_delay_seconds, self.base_delay_seconds * growth)
+        delay = rand() * ceiling
+        if retry_after is not None:
+            # Spread the retries over a little time after the reset so they do not all land in its first second.
+            delay = max(delay, retry_after + rand() * self.base_delay_seconds)
+        return math.ceil(min(delay, self.max_delay_seconds))
+
+    def give_up_reason(self, event: PendingEvent, now: float) -> str | None:
+        if event.attempts >= self.max_attempts:
+            return f"gave up after {event.attempts} attempts; last error: {event.last_error}"
+        if now - event.first_seen > self.max_age_seconds:
+            age = int(now - event.first_seen)
+            return f"gave up after {age} s (max {int(self.max_age_seconds)}); last error: {event.last_error}"
+        return None
+
+
+def user_of(event: dict[str, Any], fallback: str) -> str:
+    """The ordering key of a RudderStack event: its userId, else its anonymousId (as RudderStack orders jobs)."""
+    for field_name, prefix in (("userId", "u:"), ("anonymousId", "a:")):
+        value = event.get(field_name)
+        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and value not in ("", 0):
+            return f"{prefix}{value}"
+    return f"m:{fallback}"
+
+
+def count_objects(requests: Iterable[BrazeRequest]) -> int:
+    return sum(_object_count(request) for request in requests)

@@ -1,0 +1,129 @@
+"""The delivery policy, driven by a scripted Braze (a function standing in for the HTTP client)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from rudder_braze.braze_client import BrazeResponse
+from rudder_braze.config import TrackBatchRule
+from rudder_braze.delivery import PendingEvent, QueueFormatError, RetryPolicy, deliver, user_of
+from rudder_braze.mapping import BrazeRequest
+
+OK = BrazeResponse(201, {"message": "success"})
+
+
+def track(user: str, value: Any, key: str) -> PendingEvent:
+    body = {"partner": "RudderStack", "attributes": [{"email": value, "external_id": user}]}
+    return PendingEvent(key, f"u:{user}", [BrazeRequest("/users/track", body)], first_seen=0.0)
+
+
+class ScriptedBraze:
+    def __init__(self, answer: Callable[[BrazeRequest], BrazeResponse]) -> None:
+        self.answer = answer
+        self.received: list[BrazeRequest] = []
+
+    def __call__(self, request: BrazeRequest) -> BrazeResponse:
+        self.received.append(request)
+        return self.answer(request)
+
+
+def test_everything_accepted_is_delivered_in_one_request() -> None:
+    braze = ScriptedBraze(lambda r: OK)
+    report = deliver([track("a", 1, "m1"), track("b", 2, "m2")], braze, TrackBatchRule.TOTAL_50)
+    assert report.delivered == ["m1", "m2"] and not report.retry and not report.dead
+    assert len(braze.received) == 1
+
+
+def test_throttled_events_are_retried_with_only_what_was_not_accepted() -> None:
+    identify = BrazeRequest(
+        "/users/identify", {"aliases_to_identify": [{"external_id": "a"}], "merge_behavior": "merge"}
+    )
+    event = PendingEvent("m1", "u:a", [identify, track("a", 1, "m1").requests[0]], first_seen=0.0)
+    braze = ScriptedBraze(
+        lambda r: OK if r.path == "/users/identify" else BrazeResponse(429, "", {"X-RateLimit-Reset": "0"})
+    )
+    report = deliver([event], braze, TrackBatchRule.TOTAL_50)
+    (pending,) = report.retry
+    assert [r.path for r in pending.requests] == ["/users/track"]
+    assert pending.attempts == 1 and "429" in (pending.last_error or "")
+
+
+def test_a_users_later_update_is_held_behind_a_failed_one() -> None:
+    # 49 other users fill the first request with user b's old email; b's new email falls into the second.
+    fillers = [track(f"a{i:02}", i, f"f{i}") for i in range(49)]
+    old, new, other = track("b", "old@x", "old"), track("b", "new@x", "new"), track("c", "c@x", "c")
+    answers = iter([BrazeResponse(503, "")])
+    braze = ScriptedBraze(lambda r: next(answers, OK))
+    report = deliver([*fillers, old, new, other], braze, TrackBatchRule.TOTAL_50)
+    sent_after_failure = [obj["email"] for r in braze.received[1:] for obj in r.body["attributes"]]
+    assert sent_after_failure == ["c@x"]
+    retried = {p.key: p for p in report.retry}
+    assert {"old", "new"} <= set(retried)
+    assert (retried["new"].last_error or "").startswith("held behind an earlier update of the same user")
+    assert report.delivered == ["c"]
+
+
+def test_track_is_sent_before_a_merge_and_a_failed_merge_holds_nothing_sent_before_it() -> None:
+    answers = iter([OK, BrazeResponse(503, "")])
+    braze = ScriptedBraze(lambda r: next(answers, OK))
+    merge = PendingEvent("m1", "u:a", [BrazeRequest("/users/merge", {"merge_updates": [{"x": 1}]})], first_seen=0.0)
+    report = deliver([merge, track("a", "new@x", "m2")], braze, TrackBatchRule.TOTAL_50)
+    assert [r.path for r in braze.received] == ["/users/track", "/users/merge"]
+    assert [p.key for p in report.retry] == ["m1"] and report.delivered == ["m2"]
+
+
+def test_permanent_refusal_dead_letters_with_the_reason() -> None:
+    braze = ScriptedBraze(lambda r: BrazeResponse(400, {"message": "Max Input Length Exceeded"}))
+    report = deliver([track("a", 1, "m1")], braze, TrackBatchRule.TOTAL_50)
+    (dead,) = report.dead
+    assert "Max Input Length Exceeded" in (dead.last_error or "")
+
+
+def test_partial_errors_are_traced_to_their_event_and_not_retried() -> None:
+    body = {"message": "success", "errors": [{"type": "bad email", "input_array": "attributes", "index": 1}]}
+    braze = ScriptedBraze(lambda r: BrazeResponse(201, body))
+    report = deliver([track("a", 1, "m1"), track("b", 2, "m2")], braze, TrackBatchRule.TOTAL_50)
+    assert report.delivered == ["m1", "m2"]
+    assert report.item_errors == {"m2": ["attributes[1]: bad email"]}
+
+
+def test_out_of_time_leaves_the_rest_for_the_retry_queue() -> None:
+    braze = ScriptedBraze(lambda r: OK)
+    report = deliver([track("a", 1, "m1")], braze, TrackBatchRule.TOTAL_50, should_stop=lambda: True)
+    assert not braze.received and [p.key for p in report.retry] == ["m1"]
+
+
+def test_queue_message_round_trip_and_version_check() -> None:
+    event = track("a", 1, "m1")
+    again = PendingEvent.from_message(event.to_message())
+    assert (again.key, again.user, again.requests[0].body) == (event.key, event.user, event.requests[0].body)
+    with pytest.raises(QueueFormatError):
+        PendingEvent.from_message('{"v": 99}')
+
+
+def test_backoff_grows_with_full_jitter_and_respects_the_rate_limit_reset() -> None:
+    policy = RetryPolicy(base_delay_seconds=5, max_delay_seconds=900)
+    assert policy.delay(1, rand=lambda: 1.0) == 5
+    assert policy.delay(4, rand=lambda: 1.0) == 40
+    assert policy.delay(20, rand=lambda: 1.0) == 900
+    assert policy.delay(3, rand=lambda: 0.0) == 0
+    assert policy.delay(1, retry_after=30, rand=lambda: 0.0) == 30
+
+
+def test_give_up_after_max_attempts_or_age() -> None:
+    policy = RetryPolicy(max_attempts=3, max_age_seconds=100)
+    event = track("a", 1, "m1")
+    assert policy.give_up_reason(event, now=50) is None
+    event.attempts = 3
+    assert "3 attempts" in (policy.give_up_reason(event, now=50) or "")
+    event.attempts = 0
+    assert "gave up after 101 s" in (policy.give_up_reason(event, now=101) or "")
+
+
+def test_user_ordering_key() -> None:
+    assert user_of({"userId": "u1", "anonymousId": "a1"}, "m") == "u:u1"
+    assert user_of({"anonymousId": "a1"}, "m") == "a:a1"
+    assert user_of({}, "m9") == "m:m9"
