@@ -158,6 +158,7 @@ def deliver(
     remaining = {event.key: _Remaining(event) for event in events}
     failures: dict[str, Classification] = {}
     held_users: dict[str, Classification] = {}
+    tried: set[str] = set()  # events whose own request failed (held events do not use up an attempt)
 
     def fail(key: str, classification: Classification) -> None:
         previous = failures.get(key)
@@ -213,6 +214,7 @@ def deliver(
                     continue
                 if classification.retry_after is not None:
                     report.retry_after = max(report.retry_after or 0.0, classification.retry_after)
+                tried.update(chunk.message_ids)
                 for key in chunk.message_ids:
                     fail(key, classification)
                 # The packing is stale once anything failed: repack what is left without the held users.
@@ -227,8 +229,8 @@ def deliver(
             report.delivered.append(key)
             continue
         event = state.event
-        pending = PendingEvent(event.key, event.user, state.left(), event.first_seen, event.attempts + 1,
-                               failure.reason)  # fmt: skip
+        attempts = event.attempts + (1 if key in tried else 0)
+        pending = PendingEvent(event.key, event.user, state.left(), event.first_seen, attempts, failure.reason)
         (report.dead if failure.outcome is Outcome.PERMANENT else report.retry).append(pending)
     return report
 

@@ -1,0 +1,46 @@
+"""What the use cases need from the outside world (implemented for AWS in ``rudder_braze.aws``)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from rudder_braze.braze_client import BrazeResponse
+from rudder_braze.delivery import PendingEvent
+from rudder_braze.mapping import BrazeRequest
+
+Send = Callable[[BrazeRequest], BrazeResponse]
+
+
+class Claim(enum.Enum):
+    NEW = "new"  # first time seen: go ahead
+    DONE = "done"  # handled before: ``result`` says how
+    BUSY = "busy"  # another invocation is handling it right now
+
+
+@dataclass(frozen=True, slots=True)
+class ClaimResult:
+    claim: Claim
+    result: dict[str, Any] | None = None
+
+
+class Queue(Protocol):
+    def enqueue(self, events: Sequence[PendingEvent]) -> None: ...
+    def dead_letter(self, events: Sequence[PendingEvent], reason: str | None = None) -> None: ...
+    def retry_later(self, receipt_handle: str, seconds: int) -> None: ...
+
+
+class Gate(Protocol):
+    def claim(self, message_id: str, remaining_ms: int | None) -> ClaimResult: ...
+    def complete(self, message_id: str, result: dict[str, Any]) -> None: ...
+    def release(self, message_id: str, reason: Exception) -> None: ...
+
+
+class State(Protocol):
+    def users_with_pending(self, users: Sequence[str]) -> set[str]: ...
+    def change_pending(self, user: str, delta: int) -> None: ...
+    def progress(self, keys: Sequence[str]) -> dict[str, tuple[list[BrazeRequest], int, str | None]]: ...
+    def save_progress(self, event: PendingEvent) -> None: ...
+    def clear_progress(self, key: str) -> None: ...
