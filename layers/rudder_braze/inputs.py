@@ -6,7 +6,9 @@ destination batches up to 100), the HTTP API envelope ``{"batch": [...]}``, and 
 
 from __future__ import annotations
 
+import hashlib
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 from rudder_braze.errors import InputError
@@ -61,3 +63,42 @@ def read_events(text: str | bytes) -> list[Any]:
         except InputError as exc:
             raise InputError(f"line {number}: {exc}") from None
     return events
+
+
+def content_key(event: Any) -> str:
+    """An idempotency key for an event that has no messageId: a digest of its content, so that a re-sent copy of
+    the same payload is recognised as the same event."""
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _parse_time(value: Any) -> datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo is not None else parsed.replace(tzinfo=UTC)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def fill_server_fields(event: dict[str, Any], received_at: datetime) -> None:
+    """What RudderStack's gateway and processor add before a destination sees an event, for SDKs and servers that
+    call the bridge directly: a messageId (here from the content, see :func:`content_key`), ``receivedAt``, and a
+    ``timestamp`` corrected for the client's clock skew (``receivedAt - (sentAt - originalTimestamp)``)."""
+    if not isinstance(event.get("messageId"), str) or not event["messageId"]:
+        event["messageId"] = content_key(event)
+    event.setdefault("receivedAt", _iso(received_at))
+    if event.get("timestamp"):
+        return
+    sent, original = _parse_time(event.get("sentAt")), _parse_time(event.get("originalTimestamp"))
+    if sent is not None and original is not None:
+        event["timestamp"] = _iso(received_at - (sent - original))
+    elif original is not None:
+        event["timestamp"] = _iso(original)
+    else:
+        event["timestamp"] = _iso(received_at)

@@ -6,8 +6,6 @@ only wire AWS and Powertools to them, and tests can run them against moto and th
 
 from __future__ import annotations
 
-import hashlib
-import json
 import logging
 import time
 from collections import Counter
@@ -18,19 +16,11 @@ from typing import Any
 from rudder_braze.braze_client import Outcome
 from rudder_braze.config import BrazeSettings
 from rudder_braze.delivery import DeliveryReport, PendingEvent, QueueFormatError, RetryPolicy, deliver, user_of
-from rudder_braze.pipeline import EventResult, transform_events
+from rudder_braze.inputs import content_key
+from rudder_braze.pipeline import transform_events
 from rudder_braze.ports import Claim, Gate, Queue, Send, State
 
 log = logging.getLogger("rudder_braze")
-
-
-def event_key(event: Any, result: EventResult) -> str:
-    """The idempotency key: the messageId, or for an event without one a digest of its content, so that a
-    re-sent copy of the same payload is still recognised."""
-    if result.message_id is not None:
-        return result.message_id
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
 
 
 @dataclass
@@ -86,7 +76,7 @@ class IngestService:
         for result in results:
             if result.requests is None:
                 continue
-            key = event_key(events[result.index], result)
+            key = result.message_id or content_key(events[result.index])
             if key in outcomes or any(p.key == key for p in fresh):
                 outcomes.setdefault(key, "duplicate")  # the same event twice in one body
                 continue

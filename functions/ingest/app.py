@@ -1,0 +1,72 @@
+"""Ingest Lambda: API Gateway (REST) → webhook → Braze now, or the retry queue."""
+
+from __future__ import annotations
+
+import base64
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rudder_braze.aws import runtime
+from rudder_braze.webhook import HttpAnswer
+
+logger = Logger(service="rudder-braze-ingest")
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RudderBraze"))
+app = APIGatewayRestResolver()
+
+
+def _raw_body() -> bytes:
+    event = app.current_event
+    body = event.body or ""
+    return base64.b64decode(body) if event.is_base64_encoded else body.encode("utf-8", "surrogatepass")
+
+
+def _respond(answer: HttpAnswer) -> Response[Any]:
+    if answer.result is not None:
+        for name, value in answer.result.counts.items():
+            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+        for latency in answer.result.latencies_ms[:100]:
+            metrics.add_metric(name="BrazeLatency", unit=MetricUnit.Milliseconds, value=latency)
+    logger.info(
+        "answered", extra={"status": answer.status, "counts": dict(answer.result.counts) if answer.result else {}}
+    )
+    return Response(
+        status_code=answer.status, content_type="application/json", body=answer.body, headers=answer.headers
+    )
+
+
+def _ingest(route: str) -> Response[Any]:
+    headers = dict(app.current_event.headers or {})
+    answer = runtime.webhook().handle(route, headers, _raw_body(), app.lambda_context.get_remaining_time_in_millis)
+    return _respond(answer)
+
+
+@app.get("/health")
+def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@app.post("/v1/webhook")
+def webhook() -> Response[Any]:
+    return _ingest("webhook")
+
+
+@app.post("/v1/batch")
+def batch() -> Response[Any]:
+    return _ingest("batch")
+
+
+@app.post("/v1/<kind>")
+def single(kind: str) -> Response[Any]:
+    return _ingest(kind.lower())
+
+
+@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False, clear_state=True)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    return app.resolve(event, context)

@@ -1,0 +1,44 @@
+"""Retry Lambda: SQS FIFO retry queue → Braze, with backoff, per-user order and a dead-letter queue."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from rudder_braze.aws import runtime
+from rudder_braze.service import QueueRecord
+
+logger = Logger(service="rudder-braze-retry")
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RudderBraze"))
+# Every record's fate is decided for the whole batch (its requests are packed together); the processor only
+# reports the ones to retry. Not raising on an all-failed batch: a throttled batch is expected, not an error.
+processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
+
+
+class RetryLater(Exception):
+    """The record stays on the queue; its visibility timeout was set to the backoff delay."""
+
+
+@logger.inject_lambda_context(log_event=False, clear_state=True)
+@metrics.log_metrics(raise_on_empty_metrics=False)
+def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+    records = [QueueRecord(r["messageId"], r["receiptHandle"], r["body"]) for r in event.get("Records", ())]
+    result = runtime.retry_service().handle(records, context.get_remaining_time_in_millis)
+    for name, value in result.counts.items():
+        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    for latency in result.latencies_ms[:100]:
+        metrics.add_metric(name="BrazeLatency", unit=MetricUnit.Milliseconds, value=latency)
+    failed = set(result.failed)
+
+    def record_outcome(record: SQSRecord) -> None:
+        if record.message_id in failed:
+            raise RetryLater(record.message_id)
+
+    return process_partial_response(event=event, record_handler=record_outcome, processor=processor, context=context)

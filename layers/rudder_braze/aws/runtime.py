@@ -1,0 +1,130 @@
+"""Builds the use cases from a Lambda's environment: parameter names, queue URLs, table name, tuning.
+
+Secrets are read from SSM when first needed and cached (``SECRETS_MAX_AGE`` seconds). The Braze destination
+config (``BRAZE_CONFIG``, JSON, no secrets) is checked at cold start, so a bad value fails the deploy's first
+invocation loudly instead of every event quietly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import replace
+from functools import cache
+from typing import TYPE_CHECKING
+
+from rudder_braze.braze_client import BrazeClient
+from rudder_braze.config import BrazeSettings, load_settings
+from rudder_braze.delivery import RetryPolicy
+from rudder_braze.service import IngestService, RetryService
+from rudder_braze.webhook import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, Webhook
+
+if TYPE_CHECKING:  # the AWS adapters import boto3: only on the paths that use them
+    from rudder_braze.aws.queue import RetryQueue
+    from rudder_braze.aws.secrets import SecretStore
+    from rudder_braze.aws.state import StateTable
+
+
+def _env(name: str, default: str | None = None) -> str:
+    value = os.environ.get(name, default)
+    if value is None:
+        raise RuntimeError(f"environment variable {name} is not set")
+    return value
+
+
+@cache
+def secrets() -> SecretStore:
+    from rudder_braze.aws.secrets import SecretStore
+
+    return SecretStore(
+        {
+            "rest_api_key": _env("BRAZE_REST_KEY_PARAMETER"),
+            "app_key": os.environ.get("BRAZE_APP_KEY_PARAMETER", ""),
+            "webhook_token": os.environ.get("WEBHOOK_TOKEN_PARAMETER", ""),
+            "webhook_previous_token": os.environ.get("WEBHOOK_PREVIOUS_TOKEN_PARAMETER", ""),
+        },
+        max_age=int(_env("SECRETS_MAX_AGE", "300")),
+    )
+
+
+@cache
+def settings() -> BrazeSettings:
+    return load_settings(json.loads(_env("BRAZE_CONFIG", "{}")))
+
+
+def _settings_with_app_key() -> BrazeSettings:
+    base = settings()
+    if base.app_id_on_events:
+        return replace(base, app_key=secrets().optional("app_key"))
+    return base
+
+
+@cache
+def braze() -> BrazeClient:
+    return BrazeClient(
+        settings().rest_endpoint,
+        lambda: secrets().get("rest_api_key") or "",
+        connect_timeout=float(_env("BRAZE_CONNECT_TIMEOUT", "1.0")),
+        read_timeout=float(_env("BRAZE_READ_TIMEOUT", "3.0")),
+    )
+
+
+@cache
+def _queue() -> RetryQueue:
+    from rudder_braze.aws.queue import RetryQueue
+
+    return RetryQueue(_env("RETRY_QUEUE_URL"), _env("DEAD_LETTER_QUEUE_URL"))
+
+
+@cache
+def _state() -> StateTable:
+    from rudder_braze.aws.state import StateTable
+
+    return StateTable(_env("STATE_TABLE_NAME"), ttl_seconds=int(_env("STATE_TTL_SECONDS", str(3 * 24 * 3600))))
+
+
+@cache
+def ingest_service() -> IngestService:
+    from rudder_braze.aws.idempotency import EventGate
+
+    return IngestService(
+        _settings_with_app_key(),
+        send=braze().send,
+        queue=_queue(),
+        gate=EventGate(_env("STATE_TABLE_NAME"), int(_env("IDEMPOTENCY_TTL_SECONDS", str(48 * 3600)))),
+        state=_state(),
+        reserve_ms=int(_env("INGEST_RESERVE_MS", "5000")),
+    )
+
+
+@cache
+def webhook() -> Webhook:
+    return Webhook(
+        ingest_service,
+        lambda: [secrets().get("webhook_token"), secrets().optional("webhook_previous_token")],
+        max_body_bytes=int(_env("MAX_BODY_BYTES", str(DEFAULT_MAX_BODY_BYTES))),
+        max_events=int(_env("MAX_EVENTS", str(DEFAULT_MAX_EVENTS))),
+    )
+
+
+@cache
+def retry_service() -> RetryService:
+    return RetryService(
+        _settings_with_app_key(),
+        send=braze().send,
+        queue=_queue(),
+        state=_state(),
+        policy=RetryPolicy(
+            max_attempts=int(_env("RETRY_MAX_ATTEMPTS", "10")),
+            max_age_seconds=float(_env("RETRY_MAX_AGE_SECONDS", str(24 * 3600))),
+            base_delay_seconds=float(_env("RETRY_BASE_DELAY_SECONDS", "5")),
+            max_delay_seconds=float(_env("RETRY_MAX_DELAY_SECONDS", "900")),
+        ),
+        reserve_ms=int(_env("RETRY_RESERVE_MS", "5000")),
+    )
+
+
+def reset() -> None:
+    """Forget every cached object (tests start each scenario from a cold start)."""
+    for built in (secrets, settings, braze, _queue, _state, ingest_service, webhook, retry_service):
+        built.cache_clear()
