@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs a python3.13 on PATH: the venv's own interpreter is one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint test test-unit test-integration test-e2e test-infra bench demo local build clean
+.PHONY: help install lint infra test bench demo local build deploy secrets clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -29,11 +29,28 @@ lint: install ## ruff (lint, format, security rules) and mypy
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers functions tests tools local
 
-test: lint ## lint, type check and every test suite
+$(CHECKOV_VENV)/.installed: requirements-checkov.txt
+	@test -x $(CHECKOV_VENV)/bin/python || { py=$$(tools/find-python313) && $$py -m venv $(CHECKOV_VENV); }
+	$(CHECKOV_VENV)/bin/python -m pip install -q --disable-pip-version-check -r requirements-checkov.txt 2>&1 | { grep -v "is ignored" || true; }
+	@touch $@
+
+infra: install $(CHECKOV_VENV)/.installed ## template checks offline: sam validate --lint, cfn-lint, checkov, sam build (arm64)
+	$(VENV)/bin/sam validate --lint
+	$(VENV)/bin/cfn-lint template.yaml
+	$(CHECKOV_VENV)/bin/checkov -f template.yaml --framework cloudformation --compact --skip-download --quiet
+	$(MAKE) --no-print-directory build
+
+build: install ## sam build: arm64 artifacts in .aws-sam/build (no Docker needed)
+	$(VENV)/bin/sam build
+
+test: lint infra ## lint, type check, template checks and every test suite
 	$(VENV)/bin/pytest
 
-test-unit: install
-	$(VENV)/bin/pytest tests/unit
+deploy: build ## deploy one environment: make deploy ENV=prod
+	$(VENV)/bin/sam deploy --config-env $(ENV)
+
+secrets: install ## write the SSM SecureStrings of one environment: make secrets ENV=dev (from env vars or a prompt)
+	$(PY) tools/secrets.py --env $(ENV) $(if $(ROTATE),--rotate-token,)
 
 bench: install ## benchmark over the reference workload; last line is one JSON object
 	$(PY) tools/bench.py

@@ -49,7 +49,11 @@ def secrets() -> SecretStore:
 
 @cache
 def settings() -> BrazeSettings:
-    return load_settings(json.loads(_env("BRAZE_CONFIG", "{}")))
+    config = json.loads(_env("BRAZE_CONFIG", "{}"))
+    if isinstance(config, dict) and config.get("restApiKey"):
+        # A key in BrazeDestinationConfig would sit in the function's environment in clear text.
+        raise RuntimeError("BRAZE_CONFIG must not hold restApiKey: store it in SSM (make secrets)")
+    return load_settings(config)
 
 
 def _settings_with_app_key() -> BrazeSettings:
