@@ -16,7 +16,7 @@ from rudder_braze.aws import runtime
 from rudder_braze.webhook import HttpAnswer
 
 logger = Logger(service="rudder-braze-ingest")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RudderBraze"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RudderBraze"), service="ingest")
 app = APIGatewayRestResolver()
 
 

@@ -16,7 +16,7 @@ from rudder_braze.aws import runtime
 from rudder_braze.service import QueueRecord
 
 logger = Logger(service="rudder-braze-retry")
-metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RudderBraze"))
+metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RudderBraze"), service="retry")
 # Every record's fate is decided for the whole batch (its requests are packed together); the processor only
 # reports the ones to retry. Not raising on an all-failed batch: a throttled batch is expected, not an error.
 processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

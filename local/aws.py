@@ -1,0 +1,105 @@
+"""AWS on moto's server, on loopback: the queues, the table and the SSM parameters of ``template.yaml``."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+from typing import Any
+
+import boto3
+from moto.server import ThreadedMotoServer
+
+from local.template import Template
+
+DUMMY_CREDENTIALS = {
+    "AWS_ACCESS_KEY_ID": "testing",
+    "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing",
+    "AWS_DEFAULT_REGION": "us-east-1",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+class MotoAWS:
+    """moto's server in a thread; ``environ`` is what a process needs to reach it with boto3."""
+
+    def __init__(self, port: int | None = None) -> None:
+        self.port = port or free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.environ = {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+
+    def start(self) -> MotoAWS:
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+        self.server.start()
+        os.environ.update(self.environ)
+        return self
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def client(self, service: str) -> Any:
+        factory: Any = boto3.client  # one factory for every service name (the stubs type each name apart)
+        return factory(service, endpoint_url=self.endpoint, region_name="us-east-1")
+
+
+_QUEUE_ATTRIBUTES = (
+    "VisibilityTimeout",
+    "MessageRetentionPeriod",
+    "DelaySeconds",
+    "DeduplicationScope",
+    "FifoThroughputLimit",
+    "KmsMasterKeyId",
+    "ContentBasedDeduplication",
+    "ReceiveMessageWaitTimeSeconds",
+)
+
+
+def create_resources(aws: MotoAWS, template: Template, secrets: dict[str, str]) -> None:
+    """Create every queue and table of the template (as resolved for this deployment) and the SSM parameters.
+
+    ``secrets`` maps the last part of a parameter name (``braze-rest-api-key``…) to its value.
+    """
+    sqs, dynamodb, ssm = aws.client("sqs"), aws.client("dynamodb"), aws.client("ssm")
+    queues = template.of_type("AWS::SQS::Queue")
+    # Dead-letter queues first: a redrive policy names its target's ARN.
+    order = sorted(queues, key=lambda name: "RedrivePolicy" in queues[name]["Properties"])
+    for logical in order:
+        properties = template.resolve(queues[logical]["Properties"])
+        attributes = {k: str(properties[k]).lower() if isinstance(properties[k], bool) else str(properties[k])
+                      for k in _QUEUE_ATTRIBUTES if k in properties}  # fmt: skip
+        if properties.get("FifoQueue"):
+            attributes["FifoQueue"] = "true"
+        if "RedrivePolicy" in properties:
+            attributes["RedrivePolicy"] = json.dumps(properties["RedrivePolicy"])
+        url = sqs.create_queue(QueueName=properties["QueueName"], Attributes=attributes)["QueueUrl"]
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        template.physical[logical] = {"Ref": url, "Arn": arn, "QueueName": properties["QueueName"]}
+    for logical, resource in template.of_type("AWS::DynamoDB::Table").items():
+        properties = template.resolve(resource["Properties"])
+        name = properties["TableName"]
+        dynamodb.create_table(
+            TableName=name,
+            AttributeDefinitions=properties["AttributeDefinitions"],
+            KeySchema=properties["KeySchema"],
+            BillingMode=properties["BillingMode"],
+        )
+        if "TimeToLiveSpecification" in properties:
+            dynamodb.update_time_to_live(TableName=name, TimeToLiveSpecification=properties["TimeToLiveSpecification"])
+        template.physical[logical] = {"Ref": name, "Arn": f"arn:aws:dynamodb:us-east-1:{template.account}:table/{name}"}
+    for logical in list(template.of_type("AWS::Serverless::Function")) + list(template.of_type("AWS::SNS::Topic")):
+        template.physical.setdefault(logical, {"Ref": logical, "Arn": f"arn:aws:local:{logical}"})
+    names = set()
+    for logical in template.of_type("AWS::Serverless::Function"):
+        names |= {v for k, v in template.function(logical).environment.items() if k.endswith("_PARAMETER")}
+    for name in sorted(names):
+        value = secrets.get(name.rsplit("/", 1)[1], "-")
+        ssm.put_parameter(Name=name, Value=value, Type="SecureString", Overwrite=True)

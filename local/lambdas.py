@@ -1,0 +1,277 @@
+"""API Gateway and Lambda, locally: the handlers run in-process, called as their AWS event sources call them.
+
+* :class:`LocalFunction` loads a handler from ``functions/`` and invokes it with a Lambda context whose remaining
+  time counts down from the function's timeout in the template.
+* :class:`ApiGateway` is an HTTP server that turns each request into the REST API proxy event (payload 1.0)
+  API Gateway would send, for the routes the template declares.
+* :class:`SqsEventSource` polls a queue and feeds the retry handler batches of SQS records, honouring
+  ``batchItemFailures`` (failed records stay on the queue for their visibility timeout; the rest are deleted), so
+  the queue's redrive policy moves a message to the DLQ as AWS would.
+"""
+
+from __future__ import annotations
+
+import base64
+import importlib.util
+import re
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import ModuleType
+from typing import Any
+
+from local.template import FunctionSpec
+
+JSON = dict[str, Any]
+API_PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's own request size limit
+
+
+@dataclass
+class LambdaContext:
+    function_name: str
+    memory_limit_in_mb: int
+    invoked_function_arn: str
+    aws_request_id: str
+    deadline: float
+    log_group_name: str = "local"
+    log_stream_name: str = "local"
+    function_version: str = "$LATEST"
+
+    def get_remaining_time_in_millis(self) -> int:
+        return max(0, int((self.deadline - time.monotonic()) * 1000))
+
+
+class LocalFunction:
+    """One Lambda function run in this process. Invocations are serialised, like one warm container."""
+
+    def __init__(self, spec: FunctionSpec) -> None:
+        self.spec = spec
+        self.lock = threading.Lock()
+        self.invocations = 0
+        self._module: ModuleType | None = None
+
+    def _handler(self) -> Any:
+        if self._module is None:
+            module_name = f"local_lambda_{self.spec.handler_file.parent.name}"
+            loader = importlib.util.spec_from_file_location(module_name, self.spec.handler_file)
+            if loader is None or loader.loader is None:
+                raise ImportError(f"cannot load {self.spec.handler_file}")
+            module = importlib.util.module_from_spec(loader)
+            loader.loader.exec_module(module)
+            self._module = module
+        return getattr(self._module, self.spec.handler_name)
+
+    def invoke(self, event: JSON) -> Any:
+        with self.lock:
+            self.invocations += 1
+            context = LambdaContext(
+                function_name=self.spec.name,
+                memory_limit_in_mb=self.spec.memory,
+                invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{self.spec.name}",
+                aws_request_id=str(uuid.uuid4()),
+                deadline=time.monotonic() + self.spec.timeout,
+            )
+            return self._handler()(event, context)
+
+
+def _route_pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
+
+
+class ApiGateway:
+    """The REST API of the template on ``127.0.0.1:port``, without the stage prefix (as ``sam local start-api``)."""
+
+    def __init__(self, function: LocalFunction, stage: str, host: str = "127.0.0.1", port: int = 3000) -> None:
+        self.function = function
+        self.stage = stage
+        self.routes = [
+            (
+                event["Properties"]["Method"].upper(),
+                event["Properties"]["Path"],
+                _route_pattern(event["Properties"]["Path"]),
+            )
+            for event in function.spec.events.values()
+            if event["Type"] == "Api"
+        ]
+        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self.httpd.daemon_threads = True
+        self.host = host
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="api-gateway", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.httpd.server_address[1]}"
+
+    def start(self) -> ApiGateway:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def proxy_event(self, method: str, path: str, headers: dict[str, str], body: bytes, source_ip: str) -> JSON | None:
+        bare = path.split("?", 1)[0]
+        for route_method, resource, pattern in self.routes:
+            match = pattern.match(bare)
+            if match and route_method == method:
+                try:
+                    text, encoded = body.decode("utf-8"), False
+                except UnicodeDecodeError:
+                    text, encoded = base64.b64encode(body).decode(), True  # as API Gateway does for binary bodies
+                return {
+                    "resource": resource,
+                    "path": bare,
+                    "httpMethod": method,
+                    "headers": headers,
+                    "multiValueHeaders": {k: [v] for k, v in headers.items()},
+                    "queryStringParameters": None,
+                    "multiValueQueryStringParameters": None,
+                    "pathParameters": match.groupdict() or None,
+                    "stageVariables": None,
+                    "requestContext": {
+                        "resourcePath": resource,
+                        "httpMethod": method,
+                        "path": f"/{self.stage}{bare}",
+                        "stage": self.stage,
+                        "requestId": str(uuid.uuid4()),
+                        "requestTimeEpoch": int(time.time() * 1000),
+                        "identity": {"sourceIp": source_ip},
+                        "accountId": "123456789012",
+                        "apiId": "local",
+                    },
+                    "body": text if body else None,
+                    "isBase64Encoded": encoded,
+                }
+        return None
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        gateway = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:
+                return
+
+            def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+                self.send_response(status)
+                for key, value in headers.items():
+                    self.send_header(key, value)
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _any(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                if length > API_PAYLOAD_LIMIT:
+                    self._answer(413, b'{"message":"Request Too Long"}', {"Content-Type": "application/json"})
+                    self.close_connection = True
+                    return
+                body = self.rfile.read(length)
+                headers = dict(self.headers.items())
+                event = gateway.proxy_event(self.command, self.path, headers, body, self.client_address[0])
+                if event is None:
+                    self._answer(
+                        403, b'{"message":"Missing Authentication Token"}', {"Content-Type": "application/json"}
+                    )
+                    return
+                try:
+                    result = gateway.function.invoke(event)
+                except Exception:  # as API Gateway answers for a function that crashed
+                    self._answer(502, b'{"message": "Internal server error"}', {"Content-Type": "application/json"})
+                    return
+                payload = result.get("body") or ""
+                raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+                headers_out = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+                for key, values in (result.get("multiValueHeaders") or {}).items():
+                    headers_out[key] = ", ".join(str(v) for v in values)
+                self._answer(int(result.get("statusCode", 200)), raw, headers_out)
+
+            do_GET = do_POST = do_PUT = do_DELETE = _any
+
+        return Handler
+
+
+class SqsEventSource:
+    """The SQS event source mapping of a function: poll, invoke with a batch, delete what did not fail."""
+
+    def __init__(self, function: LocalFunction, sqs: Any, queue_url: str, queue_arn: str, batch_size: int = 10) -> None:
+        self.function = function
+        self.sqs = sqs
+        self.queue_url, self.queue_arn = queue_url, queue_arn
+        self.batch_size = batch_size
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._run, name="sqs-event-source", daemon=True)
+        self.batches = 0
+        self.errors = 0
+
+    def start(self) -> SqsEventSource:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.stopping.set()
+        self.thread.join(timeout=10)
+
+    def poll_once(self, wait_seconds: int = 1) -> int:
+        answer = self.sqs.receive_message(
+            QueueUrl=self.queue_url,
+            MaxNumberOfMessages=self.batch_size,
+            WaitTimeSeconds=wait_seconds,
+            AttributeNames=["All"],
+            MessageAttributeNames=["All"],
+        )
+        messages = answer.get("Messages", [])
+        if not messages:
+            return 0
+        event = {"Records": [self._record(m) for m in messages]}
+        self.batches += 1
+        try:
+            result = self.function.invoke(event) or {}
+            failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", ())}
+        except Exception:  # a crashed invocation: every message returns after its visibility timeout
+            self.errors += 1
+            return len(messages)
+        done = [m for m in messages if m["MessageId"] not in failed]
+        for start in range(0, len(done), 10):
+            self.sqs.delete_message_batch(
+                QueueUrl=self.queue_url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(done[start : start + 10])
+                ],
+            )
+        return len(messages)
+
+    def _record(self, message: JSON) -> JSON:
+        return {
+            "messageId": message["MessageId"],
+            "receiptHandle": message["ReceiptHandle"],
+            "body": message["Body"],
+            "attributes": message.get("Attributes", {}),
+            "messageAttributes": {
+                k: {"stringValue": v.get("StringValue"), "dataType": v["DataType"]}
+                for k, v in message.get("MessageAttributes", {}).items()
+            },
+            "md5OfBody": message.get("MD5OfBody", ""),
+            "eventSource": "aws:sqs",
+            "eventSourceARN": self.queue_arn,
+            "awsRegion": "us-east-1",
+        }
+
+    def _run(self) -> None:
+        while not self.stopping.is_set():
+            try:
+                self.poll_once()
+            except Exception:  # moto restarting or stopping: try again shortly
+                self.errors += 1
+                time.sleep(0.2)
+
+    def queue_depth(self) -> int:
+        attributes = self.sqs.get_queue_attributes(
+            QueueUrl=self.queue_url,
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        return int(attributes["ApproximateNumberOfMessages"]) + int(attributes["ApproximateNumberOfMessagesNotVisible"])

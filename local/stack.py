@@ -1,0 +1,157 @@
+"""The whole pipeline on one machine: moto (SSM, SQS, DynamoDB) + Braze simulator + API Gateway + both Lambdas.
+
+    with LocalStack().start() as stack:
+        stack.post("/v1/webhook", event)           # through the local API Gateway, over loopback HTTP
+        stack.wait_until_drained()                 # the retry queue is empty
+
+Everything the deployed stack is made of is read from ``template.yaml``; only the Braze host is swapped for
+the simulator (``restEndpoint``) and, where a caller asks for it, a few tuning variables (retry delays).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from types import TracebackType
+from typing import Any
+
+import urllib3
+
+from local.aws import MotoAWS, create_resources
+from local.braze_simulator import BrazeSimulator, SimulatorServer
+from local.lambdas import ApiGateway, LocalFunction, SqsEventSource
+from local.template import Template
+from rudder_braze.aws import runtime
+
+# Local-only credentials: the simulator and the local webhook accept these, nothing else does.
+DEFAULT_TOKEN = "local-dev-token"  # noqa: S105
+DEFAULT_BRAZE_KEY = "local-braze-key"
+
+
+class LocalStack:
+    def __init__(
+        self,
+        *,
+        braze_config: dict[str, Any] | None = None,
+        token: str = DEFAULT_TOKEN,
+        braze_key: str = DEFAULT_BRAZE_KEY,
+        api_port: int = 0,
+        braze_port: int = 0,
+        env_overrides: dict[str, str] | None = None,
+        poll: bool = True,
+    ) -> None:
+        self.token = token
+        self.braze_key = braze_key
+        self.simulator_server = SimulatorServer(BrazeSimulator(braze_key), port=braze_port)
+        self.aws = MotoAWS()
+        self.braze_config = {"dataCenter": "US-01", **(braze_config or {})}
+        self.env_overrides = env_overrides or {}
+        self.api_port = api_port
+        self.poll = poll
+        self.http = urllib3.PoolManager(maxsize=16, retries=False)
+        self.environ_before: dict[str, str] = {}
+
+    @property
+    def simulator(self) -> BrazeSimulator:
+        return self.simulator_server.simulator
+
+    def start(self) -> LocalStack:
+        self.environ_before = dict(os.environ)
+        self.simulator_server.start()
+        self.aws.start()
+        config = {**self.braze_config, "restEndpoint": self.simulator_server.url}
+        self.template = Template("local", {"BrazeDestinationConfig": json.dumps(config)})
+        create_resources(
+            self.aws,
+            self.template,
+            {"braze-rest-api-key": self.braze_key, "webhook-token": self.token, "braze-app-key": "local-app-key"},
+        )
+        self.ingest = LocalFunction(self.template.function("IngestFunction"))
+        self.retry = LocalFunction(self.template.function("RetryFunction"))
+        os.environ.update({**self.retry.spec.environment, **self.ingest.spec.environment, **self.env_overrides})
+        runtime.reset()
+        self.api = ApiGateway(self.ingest, stage="local", port=self.api_port).start()
+        self.sqs = self.aws.client("sqs")
+        queue = self.template.physical["RetryQueue"]
+        self.event_source = SqsEventSource(self.retry, self.sqs, queue["Ref"], queue["Arn"])
+        if self.poll:
+            self.event_source.start()
+        return self
+
+    def stop(self) -> None:
+        self.event_source.stop()
+        self.api.stop()
+        self.aws.stop()
+        self.simulator_server.stop()
+        runtime.reset()
+        os.environ.clear()
+        os.environ.update(self.environ_before)
+
+    def __enter__(self) -> LocalStack:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    # --- using it ---------------------------------------------------------------------------------------------
+
+    @property
+    def webhook_url(self) -> str:
+        return f"{self.api.url}/v1/webhook"
+
+    def post(
+        self, path: str, document: Any, token: str | None = None, headers: dict[str, str] | None = None
+    ) -> tuple[int, Any]:
+        body = document if isinstance(document, bytes) else json.dumps(document).encode()
+        answer = self.http.request(
+            "POST",
+            self.api.url + path,
+            body=body,
+            headers={
+                "Content-Type": "application/json",
+                "Authorization": f"Bearer {token or self.token}",
+                **(headers or {}),
+            },
+            timeout=urllib3.Timeout(connect=2, read=30),
+        )
+        try:
+            return answer.status, json.loads(answer.data or b"null")
+        except ValueError:
+            return answer.status, answer.data.decode(errors="replace")
+
+    def retry_queue_depth(self) -> int:
+        return self.event_source.queue_depth()
+
+    def wait_until_drained(self, timeout: float = 120.0) -> bool:
+        """Wait until the retry queue is empty (every message delivered or dead-lettered)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.retry_queue_depth() == 0:
+                return True
+            if not self.poll:
+                self.event_source.poll_once(wait_seconds=0)
+            time.sleep(0.2)
+        return False
+
+    def dead_letters(self) -> list[dict[str, Any]]:
+        """Every message in the dead-letter queue, with its reason (read, then made visible again)."""
+        url = self.template.physical["DeadLetterQueue"]["Ref"]
+        found: dict[str, dict[str, Any]] = {}
+        for _ in range(20):
+            answer = self.sqs.receive_message(
+                QueueUrl=url,
+                MaxNumberOfMessages=10,
+                MessageAttributeNames=["All"],
+                VisibilityTimeout=30,
+                WaitTimeSeconds=0,
+            )
+            messages = answer.get("Messages", [])
+            if not messages:
+                break
+            for message in messages:
+                reason = message.get("MessageAttributes", {}).get("reason", {}).get("StringValue")
+                found[message["MessageId"]] = {"body": json.loads(message["Body"]), "reason": reason}
+        return list(found.values())

@@ -1,0 +1,108 @@
+"""Read ``template.yaml`` for the local stack: queues, table, parameter names, function settings and API routes
+come from the template itself, so the local stack cannot drift from what is deployed."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from samtranslator.yaml_helper import yaml_parse
+
+ROOT = Path(__file__).resolve().parent.parent
+JSON = dict[str, Any]
+
+
+@dataclass
+class FunctionSpec:
+    name: str
+    handler_file: Path
+    handler_name: str
+    timeout: int
+    memory: int
+    environment: dict[str, str]
+    events: dict[str, JSON] = field(default_factory=dict)
+
+
+class Template:
+    """The template with CloudFormation intrinsics resolved for one local deployment."""
+
+    def __init__(
+        self, environment: str = "local", overrides: dict[str, str] | None = None, path: Path | None = None
+    ) -> None:
+        self.doc: JSON = yaml_parse((path or ROOT / "template.yaml").read_text(encoding="utf-8"))
+        self.parameters: dict[str, Any] = {
+            name: spec.get("Default") for name, spec in self.doc.get("Parameters", {}).items()
+        }
+        self.parameters.update({"Environment": environment, **(overrides or {})})
+        self.physical: dict[str, JSON] = {}  # logical id → {"Ref": ..., "Arn": ..., "QueueName": ...}
+        self.region = "us-east-1"
+        self.account = "123456789012"
+
+    @property
+    def resources(self) -> dict[str, JSON]:
+        resources: dict[str, JSON] = self.doc["Resources"]
+        return resources
+
+    def of_type(self, kind: str) -> dict[str, JSON]:
+        return {name: r for name, r in self.resources.items() if r["Type"] == kind}
+
+    def condition(self, name: str) -> bool:
+        return bool(self.resolve(self.doc.get("Conditions", {})[name]))
+
+    def resolve(self, value: Any) -> Any:
+        """Resolve Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Equals, Fn::Not against parameters and local resources."""
+        if isinstance(value, list):
+            return [self.resolve(v) for v in value]
+        if not isinstance(value, dict):
+            return value
+        if len(value) != 1:
+            return {k: self.resolve(v) for k, v in value.items()}
+        ((key, arg),) = value.items()
+        if key == "Ref":
+            return self._ref(arg)
+        if key == "Fn::GetAtt":
+            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+            return self.physical[logical][attribute]
+        if key == "Fn::Sub":
+            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+            return re.sub(r"\$\{([^}]+)\}", lambda m: str(variables.get(m.group(1), self._sub_name(m.group(1)))), text)
+        if key == "Fn::If":
+            return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
+        if key == "Fn::Equals":
+            return self.resolve(arg[0]) == self.resolve(arg[1])
+        if key == "Fn::Not":
+            return not self.resolve(arg[0])
+        return {key: self.resolve(arg)}
+
+    def _sub_name(self, name: str) -> Any:
+        if "." in name:
+            logical, attribute = name.split(".", 1)
+            return self.physical[logical][attribute]
+        return self._ref(name)
+
+    def _ref(self, name: str) -> Any:
+        pseudo = {"AWS::Region": self.region, "AWS::AccountId": self.account, "AWS::Partition": "aws",
+                  "AWS::URLSuffix": "amazonaws.com", "AWS::NoValue": None}  # fmt: skip
+        if name in pseudo:
+            return pseudo[name]
+        if name in self.parameters:
+            return self.parameters[name]
+        return self.physical[name]["Ref"]
+
+    def function(self, logical: str) -> FunctionSpec:
+        globals_ = self.doc.get("Globals", {}).get("Function", {})
+        properties = self.resources[logical]["Properties"]
+        variables = {**globals_.get("Environment", {}).get("Variables", {}),
+                     **properties.get("Environment", {}).get("Variables", {})}  # fmt: skip
+        module, handler = properties["Handler"].rsplit(".", 1)
+        return FunctionSpec(
+            name=str(self.resolve(properties.get("FunctionName", logical))),
+            handler_file=ROOT / properties["CodeUri"] / f"{module}.py",
+            handler_name=handler,
+            timeout=int(properties.get("Timeout", globals_.get("Timeout", 3))),
+            memory=int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
+            environment={k: str(self.resolve(v)) for k, v in variables.items() if self.resolve(v) is not None},
+            events=properties.get("Events", {}),
+        )
