@@ -9,6 +9,7 @@ import socket
 from typing import Any
 
 import boto3
+import urllib3
 from moto.server import ThreadedMotoServer
 
 from local.template import Template
@@ -40,6 +41,8 @@ class MotoAWS:
     def start(self) -> MotoAWS:
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
         self.server.start()
+        # moto keeps its state per process, not per server: start every stack from empty accounts.
+        urllib3.request("POST", f"{self.endpoint}/moto-api/reset", timeout=10)
         os.environ.update(self.environ)
         return self
 

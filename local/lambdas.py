@@ -214,7 +214,8 @@ class SqsEventSource:
 
     def stop(self) -> None:
         self.stopping.set()
-        self.thread.join(timeout=10)
+        if self.thread.is_alive():
+            self.thread.join(timeout=10)
 
     def poll_once(self, wait_seconds: int = 1) -> int:
         answer = self.sqs.receive_message(
