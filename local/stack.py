@@ -21,6 +21,7 @@ import urllib3
 from local.aws import MotoAWS, create_resources
 from local.braze_simulator import BrazeSimulator, SimulatorServer
 from local.lambdas import ApiGateway, LocalFunction, SqsEventSource
+from local.tcp_proxy import TcpProxy
 from local.template import Template
 from rudder_braze.aws import runtime
 
@@ -40,6 +41,7 @@ class LocalStack:
         braze_port: int = 0,
         env_overrides: dict[str, str] | None = None,
         poll: bool = True,
+        breakable: tuple[str, ...] = (),
     ) -> None:
         self.token = token
         self.braze_key = braze_key
@@ -51,6 +53,8 @@ class LocalStack:
         self.poll = poll
         self.http = urllib3.PoolManager(maxsize=16, retries=False)
         self.environ_before: dict[str, str] = {}
+        self.breakable = breakable  # AWS services the Lambdas reach through a proxy that a test can cut
+        self.proxies: dict[str, TcpProxy] = {}
 
     @property
     def simulator(self) -> BrazeSimulator:
@@ -70,6 +74,9 @@ class LocalStack:
         self.ingest = LocalFunction(self.template.function("IngestFunction"))
         self.retry = LocalFunction(self.template.function("RetryFunction"))
         os.environ.update({**self.retry.spec.environment, **self.ingest.spec.environment, **self.env_overrides})
+        for service in self.breakable:
+            self.proxies[service] = TcpProxy(self.aws.port)
+            os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = self.proxies[service].url
         runtime.reset()
         self.api = ApiGateway(self.ingest, stage="local", port=self.api_port).start()
         self.sqs = self.aws.client("sqs")
@@ -82,6 +89,8 @@ class LocalStack:
     def stop(self) -> None:
         self.event_source.stop()
         self.api.stop()
+        for proxy in self.proxies.values():
+            proxy.close()
         self.aws.stop()
         self.simulator_server.stop()
         runtime.reset()

@@ -29,8 +29,11 @@ class SecretStore:
     def _ssm(self) -> Any:
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SSMProvider
+            from botocore.config import Config
 
-            self._provider = SSMProvider()
+            # Fail fast when SSM is unreachable: the cached values serve meanwhile.
+            config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
+            self._provider = SSMProvider(boto_config=config)
         return self._provider
 
     def _refresh(self) -> None:
