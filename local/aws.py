@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import json
-import logging
 import os
 import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
 from typing import Any
 
 import boto3
 import urllib3
-from moto.server import ThreadedMotoServer
 
 from local.template import Template
 
@@ -30,24 +32,41 @@ def free_port() -> int:
 
 
 class MotoAWS:
-    """moto's server in a thread; ``environ`` is what a process needs to reach it with boto3."""
+    """``moto_server`` in its own process on loopback (its own core, as AWS would be); ``environ`` is what a
+    process needs to reach it with boto3."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
-        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=self.port, verbose=False)
         self.endpoint = f"http://127.0.0.1:{self.port}"
         self.environ = {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
+        self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> MotoAWS:
-        logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
-        self.server.start()
-        # moto keeps its state per process, not per server: start every stack from empty accounts.
-        urllib3.request("POST", f"{self.endpoint}/moto-api/reset", timeout=10)
+        server = Path(sys.executable).with_name("moto_server")
+        self.process = subprocess.Popen(  # noqa: S603 - our own venv's moto_server
+            [str(server), "-H", "127.0.0.1", "-p", str(self.port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                urllib3.request("POST", f"{self.endpoint}/moto-api/reset", timeout=1, retries=False)
+                break
+            except urllib3.exceptions.HTTPError:
+                if time.monotonic() > deadline or self.process.poll() is not None:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.1)
         os.environ.update(self.environ)
         return self
 
     def stop(self) -> None:
-        self.server.stop()
+        if self.process is not None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
 
     def client(self, service: str) -> Any:
         factory: Any = boto3.client  # one factory for every service name (the stubs type each name apart)

@@ -12,15 +12,19 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import importlib.util
+import io
 import re
+import socket
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import ModuleType
-from typing import Any
+from typing import Any, TextIO
 
 from local.template import FunctionSpec
 
@@ -43,11 +47,38 @@ class LambdaContext:
         return max(0, int((self.deadline - time.monotonic()) * 1000))
 
 
+class LambdaOutput(io.TextIOBase):
+    """Stands in for ``sys.stdout``: what a function prints during an invocation (its JSON logs and EMF metrics)
+    goes to its log file, as Lambda sends it to CloudWatch Logs; everything else goes to the console."""
+
+    def __init__(self, console: TextIO) -> None:
+        self.console = console
+        self.routes = threading.local()
+
+    def write(self, text: str) -> int:
+        sink = getattr(self.routes, "sink", None) or self.console
+        return sink.write(text)
+
+    def flush(self) -> None:
+        sink = getattr(self.routes, "sink", None) or self.console
+        sink.flush()
+
+    @contextlib.contextmanager
+    def to(self, sink: TextIO | None) -> Iterator[None]:
+        previous = getattr(self.routes, "sink", None)
+        self.routes.sink = sink
+        try:
+            yield
+        finally:
+            self.routes.sink = previous
+
+
 class LocalFunction:
     """One Lambda function run in this process. Invocations are serialised, like one warm container."""
 
-    def __init__(self, spec: FunctionSpec) -> None:
+    def __init__(self, spec: FunctionSpec, output: LambdaOutput | None = None, log: TextIO | None = None) -> None:
         self.spec = spec
+        self.output, self.log = output, log
         self.lock = threading.Lock()
         self.invocations = 0
         self._module: ModuleType | None = None
@@ -73,7 +104,10 @@ class LocalFunction:
                 aws_request_id=str(uuid.uuid4()),
                 deadline=time.monotonic() + self.spec.timeout,
             )
-            return self._handler()(event, context)
+            if self.output is None:
+                return self._handler()(event, context)
+            with self.output.to(self.log):
+                return self._handler()(event, context)
 
 
 def _route_pattern(path: str) -> re.Pattern[str]:
@@ -152,6 +186,10 @@ class ApiGateway:
 
         class Handler(BaseHTTPRequestHandler):
             protocol_version = "HTTP/1.1"
+
+            def setup(self) -> None:
+                super().setup()
+                self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stalls
 
             def log_message(self, format: str, *args: Any) -> None:
                 return

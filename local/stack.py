@@ -12,15 +12,17 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
+from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import Any, TextIO
 
 import urllib3
 
 from local.aws import MotoAWS, create_resources
 from local.braze_simulator import BrazeSimulator, SimulatorServer
-from local.lambdas import ApiGateway, LocalFunction, SqsEventSource
+from local.lambdas import ApiGateway, LambdaOutput, LocalFunction, SqsEventSource
 from local.tcp_proxy import TcpProxy
 from local.template import Template
 from rudder_braze.aws import runtime
@@ -42,6 +44,7 @@ class LocalStack:
         env_overrides: dict[str, str] | None = None,
         poll: bool = True,
         breakable: tuple[str, ...] = (),
+        log_dir: Path | None = None,
     ) -> None:
         self.token = token
         self.braze_key = braze_key
@@ -55,6 +58,7 @@ class LocalStack:
         self.environ_before: dict[str, str] = {}
         self.breakable = breakable  # AWS services the Lambdas reach through a proxy that a test can cut
         self.proxies: dict[str, TcpProxy] = {}
+        self.log_dir = log_dir  # where the functions' logs go (as CloudWatch Logs); None: the console
 
     @property
     def simulator(self) -> BrazeSimulator:
@@ -71,8 +75,19 @@ class LocalStack:
             self.template,
             {"braze-rest-api-key": self.braze_key, "webhook-token": self.token, "braze-app-key": "local-app-key"},
         )
-        self.ingest = LocalFunction(self.template.function("IngestFunction"))
-        self.retry = LocalFunction(self.template.function("RetryFunction"))
+        self.output: LambdaOutput | None = None
+        self.logs: list[TextIO] = []
+        if self.log_dir is not None:
+            self.log_dir.mkdir(parents=True, exist_ok=True)
+            self.output = LambdaOutput(sys.stdout)
+            sys.stdout = self.output
+            self.logs = [(self.log_dir / f"{name}.log").open("a", encoding="utf-8") for name in ("ingest", "retry")]
+        self.ingest = LocalFunction(
+            self.template.function("IngestFunction"), self.output, self.logs[0] if self.logs else None
+        )
+        self.retry = LocalFunction(
+            self.template.function("RetryFunction"), self.output, self.logs[1] if self.logs else None
+        )
         os.environ.update({**self.retry.spec.environment, **self.ingest.spec.environment, **self.env_overrides})
         for service in self.breakable:
             self.proxies[service] = TcpProxy(self.aws.port)
@@ -93,6 +108,10 @@ class LocalStack:
             proxy.close()
         self.aws.stop()
         self.simulator_server.stop()
+        if self.output is not None:
+            sys.stdout = self.output.console
+        for log in self.logs:
+            log.close()
         runtime.reset()
         os.environ.clear()
         os.environ.update(self.environ_before)
@@ -142,7 +161,7 @@ class LocalStack:
                 return True
             if not self.poll:
                 self.event_source.poll_once(wait_seconds=0)
-            time.sleep(0.2)
+            time.sleep(1.0)  # moto counts a queue's messages one by one: do not ask too often
         return False
 
     def dead_letters(self) -> list[dict[str, Any]]:
