@@ -52,6 +52,12 @@ deploy: build ## deploy one environment: make deploy ENV=prod
 secrets: install ## write the SSM SecureStrings of one environment: make secrets ENV=dev (from env vars or a prompt)
 	$(PY) tools/secrets.py --env $(ENV) $(if $(ROTATE),--rotate-token,)
 
+demo: install ## the whole pipeline locally (no AWS, no Docker) with Braze faults; ends with lost=0 duplicates=0
+	$(PY) -m local.demo
+
+local: install ## the local stack for manual use: webhook on :$${PORT:-3000}, Braze simulator on :$${BRAZE_PORT:-4000}
+	$(PY) -m local.run
+
 bench: install ## benchmark over the reference workload; last line is one JSON object
 	$(PY) tools/bench.py
 

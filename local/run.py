@@ -1,0 +1,51 @@
+"""``make local``: the local stack left running for manual use, until Ctrl-C.
+
+The webhook listens on ``127.0.0.1:${PORT:-3000}`` with the token ``${WEBHOOK_TOKEN:-local-dev-token}``; the Braze
+simulator on ``127.0.0.1:${BRAZE_PORT:-4000}`` (``GET /_sim/requests`` lists what it received). Function logs go to
+``.local-run/logs``. Ctrl-C stops everything, moto's server included.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+from pathlib import Path
+
+from local.stack import DEFAULT_TOKEN, LocalStack
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def main() -> int:
+    port = int(os.environ.get("PORT", "3000"))
+    braze_port = int(os.environ.get("BRAZE_PORT", "4000"))
+    token = os.environ.get("WEBHOOK_TOKEN", DEFAULT_TOKEN)
+    stopping = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stopping.set())
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    stack = LocalStack(token=token, api_port=port, braze_port=braze_port, log_dir=ROOT / ".local-run" / "logs").start()
+    try:
+        print(f"webhook         {stack.webhook_url}  (Authorization: Bearer {token})")
+        print(f"HTTP API        {stack.api.url}/v1/{{batch,identify,track,page,screen,group,alias}}")
+        print(f"Braze simulator {stack.simulator_server.url}  (GET /_sim/requests, /_sim/objects, /_sim/stats)")
+        print(f"AWS (moto)      {stack.aws.endpoint}")
+        print("function logs   .local-run/logs/ingest.log, .local-run/logs/retry.log")
+        print()
+        print("try:")
+        print(
+            f"  curl -s -X POST {stack.webhook_url} -H 'Content-Type: application/json' "
+            f"-H 'Authorization: Bearer {token}' -d @events/rudderstack/track.json"
+        )
+        print(f"  curl -s {stack.simulator_server.url}/_sim/requests")
+        print(f"  curl -s -X POST {stack.simulator_server.url}/_sim/faults -d '{{\"throttle_rate\": 0.5}}'")
+        print("Ctrl-C to stop.", flush=True)
+        stopping.wait()
+    finally:
+        stack.stop()
+        print("stopped.")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

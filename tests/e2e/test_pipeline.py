@@ -1,0 +1,133 @@
+"""End to end over loopback HTTP: RudderStack-like sender → local API Gateway → ingest → Braze simulator, with the
+retry queue worked off by the SQS event-source emulation. AWS is moto's server in its own process."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.stack import LocalStack
+from local.workload import RudderStackSender, Sent, batches, generate, reconcile
+from rudder_braze.config import load_settings
+from tests.conftest import ROOT
+
+CONFIG = {"dataCenter": "US-01", "sendPurchaseEventWithExtraProperties": True}
+# Retry timing compressed so a storm drains within the test (and attempts scaled up to cover the same span as the
+# template's 10 attempts over about half an hour); everything else is the template's.
+FAST = {"RETRY_BASE_DELAY_SECONDS": "0.5", "RETRY_MAX_DELAY_SECONDS": "4", "RETRY_MAX_ATTEMPTS": "60"}
+
+
+def start(tmp_path: Path, **options: Any) -> LocalStack:
+    env = {**FAST, **options.pop("env", {})}
+    return LocalStack(braze_config=CONFIG, env_overrides=env, log_dir=tmp_path / "logs", **options).start()
+
+
+@pytest.fixture
+def stack(tmp_path: Path) -> Iterator[LocalStack]:
+    local = start(tmp_path)
+    try:
+        yield local
+    finally:
+        local.stop()
+
+
+def samples() -> list[dict[str, Any]]:
+    events: list[dict[str, Any]] = []
+    for path in sorted((ROOT / "events" / "rudderstack").glob("*.json")):
+        document = json.loads(path.read_text())
+        events += document.get("batch", [document])
+    return events
+
+
+def run_workload(stack: LocalStack, bodies: list[list[dict[str, Any]]], repeat_share: float = 0.0) -> list[Sent]:
+    return RudderStackSender(stack.api.url, stack.token, backoff=0.2).send_all(bodies, repeat_share=repeat_share)
+
+
+def check(stack: LocalStack, events: list[dict[str, Any]], sent: list[Sent]) -> Any:
+    assert stack.wait_until_drained(timeout=120), "the retry queue did not drain"
+    objects = json.loads(stack.http.request("GET", stack.simulator_server.url + "/_sim/objects").data)["objects"]
+    return reconcile(
+        events,
+        settings=load_settings(CONFIG),
+        sent=sent,
+        stored=objects,
+        dead_letters=stack.dead_letters(),
+        braze_stats=stack.simulator.stats(),
+    )
+
+
+def test_every_event_type_reaches_braze_as_the_mapping_says(stack: LocalStack) -> None:
+    events = samples()
+    sent = run_workload(stack, [[event] for event in events])
+    summary = check(stack, events, sent)
+    assert (summary.lost, summary.duplicates, summary.rejected) == (0, 0, 1), summary.problems
+    assert summary.delivered == len(events) - 1
+    kinds = {item.kind for item in stack.simulator.stored}
+    assert {"attributes", "events", "purchases", "aliases_identified", "merges"} <= kinds
+
+
+def test_storm_of_throttling_errors_drops_and_an_outage_stores_every_event_exactly_once(stack: LocalStack) -> None:
+    events = generate(400, users=60, seed=21)
+    bodies = batches(events, max_size=20)
+    stack.simulator.set_faults({"throttle_rate": 0.30, "error_rate": 0.05, "drop_rate": 0.02, "seed": 5})
+    half = len(bodies) // 2
+    sent = run_workload(stack, bodies[:half], repeat_share=0.05)
+    stack.simulator.set_faults({"outage_seconds": 20})
+    sent += run_workload(stack, bodies[half:], repeat_share=0.05)
+    summary = check(stack, events, sent)
+    assert (summary.lost, summary.duplicates) == (0, 0), summary.problems
+    assert summary.dead_lettered == 0
+    assert summary.delivered == sum(1 for e in events if e.get("event") or e["type"] != "track")
+    assert summary.braze_statuses.get("429", 0) > 0 and summary.braze_statuses.get("503", 0) > 0
+
+
+def test_rudderstack_retrying_the_same_message_three_times_is_stored_once(stack: LocalStack) -> None:
+    (event,) = [e for e in samples() if e["messageId"] == "sample-order-1"]  # two purchases
+    answers = [stack.post("/v1/webhook", event) for _ in range(3)]
+    assert [status for status, _ in answers] == [200, 200, 200]
+    assert [body["duplicates"] for _, body in answers] == [0, 1, 1]
+    assert len([s for s in stack.simulator.stored if s.kind == "purchases"]) == 2
+
+
+def test_a_request_braze_refuses_for_good_lands_in_the_dlq_with_its_reason(stack: LocalStack) -> None:
+    stack.simulator.set_faults({"reject_permanently": ["Doomed"]})
+    status, body = stack.post("/v1/track", {"userId": "u-1", "event": "Doomed", "messageId": "doomed-1"})
+    assert (status, body["dead_lettered"]) == (200, 1)
+    (dead,) = stack.dead_letters()
+    assert dead["body"]["messageId"] == "doomed-1" and "blacklisted" in dead["reason"]
+
+
+def test_ssm_unreachable_after_warm_up_does_not_stop_delivery(tmp_path: Path) -> None:
+    stack = start(tmp_path, breakable=("ssm",), env={"SECRETS_MAX_AGE": "1"})
+    try:
+        assert stack.post("/v1/track", {"userId": "u-1", "event": "Warm", "messageId": "warm-1"})[0] == 200
+        stack.proxies["ssm"].cut()
+        time.sleep(1.5)  # the cached secrets are now older than their max age: a refresh is attempted and fails
+        status, body = stack.post("/v1/track", {"userId": "u-2", "event": "Cold", "messageId": "cold-1"})
+        assert (status, body["delivered"]) == (200, 1)
+        assert {s.obj["name"] for s in stack.simulator.stored if s.kind == "events"} == {"Warm", "Cold"}
+    finally:
+        stack.stop()
+
+
+def test_sqs_refusing_the_enqueue_answers_5xx_and_the_retry_loses_nothing(tmp_path: Path) -> None:
+    stack = start(tmp_path, breakable=("sqs",))
+    try:
+        stack.simulator.set_faults({"throttle_rate": 1.0})
+        stack.proxies["sqs"].cut()
+        event = {"userId": "u-1", "event": "Queued", "messageId": "q-1"}
+        status, _ = stack.post("/v1/track", event)
+        assert status == 503  # RudderStack will retry: nothing was accepted that could be lost
+        stack.proxies["sqs"].restore()
+        status, body = stack.post("/v1/track", event)  # RudderStack's retry, same messageId
+        assert (status, body["queued"]) == (202, 1)
+        stack.simulator.set_faults({"throttle_rate": 0.0})
+        assert stack.wait_until_drained(timeout=60)
+        assert [s.obj["name"] for s in stack.simulator.stored if s.kind == "events"] == ["Queued"]
+    finally:
+        stack.stop()
