@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs a python3.13 on PATH: the venv's own interpreter is one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint infra test bench demo local build deploy secrets clean
+.PHONY: help install lint infra test bench demo local build deploy secrets dlq redrive clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -50,7 +50,7 @@ deploy: build ## deploy one environment: make deploy ENV=prod
 	$(VENV)/bin/sam deploy --config-env $(ENV)
 
 secrets: install ## write the SSM SecureStrings of one environment: make secrets ENV=dev (from env vars or a prompt)
-	$(PY) tools/secrets.py --env $(ENV) $(if $(ROTATE),--rotate-token,)
+	$(PY) tools/ssm_secrets.py --env $(ENV) $(if $(ROTATE),--rotate-token,)
 
 demo: install ## the whole pipeline locally (no AWS, no Docker) with Braze faults; ends with lost=0 duplicates=0
 	$(PY) -m local.demo
@@ -60,6 +60,12 @@ local: install ## the local stack for manual use: webhook on :$${PORT:-3000}, Br
 
 bench: install ## benchmark over the reference workload; last line is one JSON object
 	$(PY) tools/bench.py
+
+dlq: install ## what is in the dead-letter queue of one environment, and why: make dlq ENV=prod
+	$(PY) tools/dlq.py show --env $(ENV)
+
+redrive: install ## move dead-lettered events back to the retry queue: make redrive ENV=prod
+	$(PY) tools/dlq.py redrive --env $(ENV)
 
 clean:
 	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
