@@ -3,7 +3,9 @@ ledger that says, event by event, whether Braze stored it exactly once.
 
 Every generated event carries a unique marker in what reaches Braze (a trait, a property, a product field, a
 group id, an alias), so each Braze object the simulator stored can be traced to one event. The expected objects
-come from the mapping itself (``transform_event``), so the check is "what the mapping says, stored once".
+come from the mapping itself (``transform_event``), so the check is "what the mapping says, stored once":
+events, purchases and merges object by object; attributes, which the delivery path may coalesce per user, by
+the profile each user ends up with (every attribute write applied in order).
 """
 
 from __future__ import annotations
@@ -24,7 +26,6 @@ import urllib3
 from rudder_braze.config import BrazeSettings
 from rudder_braze.errors import EventError
 from rudder_braze.mapping import TRACK, transform_event
-from rudder_braze.packing import TRACK_ARRAYS
 from rudder_braze.validation import validate_event
 
 JSON = dict[str, Any]
@@ -106,11 +107,12 @@ def generate(count: int, users: int = 300, seed: int = 7, invalid_share: float =
 
 @dataclass
 class Expectation:
-    """What Braze must end up with for one event."""
+    """What Braze must end up with for one event: its objects (attributes apart) and its attribute writes."""
 
     message_id: str
     objects: list[ObjectKey]
     valid: bool
+    attributes: list[JSON] = field(default_factory=list)
 
 
 def expectations(events: Iterable[JSON], settings: BrazeSettings) -> dict[str, Expectation]:
@@ -125,12 +127,25 @@ def expectations(events: Iterable[JSON], settings: BrazeSettings) -> dict[str, E
         objects: list[ObjectKey] = []
         for request in requests:
             if request.path == TRACK:
-                objects += [(array, canonical(obj)) for array in TRACK_ARRAYS for obj in request.body.get(array, ())]
+                objects += [(a, canonical(obj)) for a in ("events", "purchases") for obj in request.body.get(a, ())]
             else:
                 kind, items = _KIND_OF_PATH[request.path], request.body[_LIST_OF_PATH[request.path]]
                 objects += [(kind, canonical(item)) for item in items]
-        found[event["messageId"]] = Expectation(event["messageId"], objects, valid=True)
+        attributes = [obj for r in requests if r.path == TRACK for obj in r.body.get("attributes", ())]
+        found[event["messageId"]] = Expectation(event["messageId"], objects, valid=True, attributes=attributes)
     return found
+
+
+def profiles(attribute_objects: Iterable[JSON]) -> dict[str, JSON]:
+    """Each user's attributes after applying every write in order (what Braze ends up showing)."""
+    state: dict[str, JSON] = {}
+    for obj in attribute_objects:
+        who = obj.get("external_id") or canonical(obj.get("user_alias"))
+        profile = state.setdefault(str(who), {})
+        profile.update(
+            {k: v for k, v in obj.items() if not k.startswith("_") and k not in ("external_id", "user_alias")}
+        )
+    return state
 
 
 @dataclass
@@ -173,10 +188,13 @@ class RudderStackSender:
         return sent
 
     def send_all(
-        self, bodies: list[list[JSON]], threads: int = 4, repeat_share: float = 0.0, seed: int = 3
+        self, bodies: list[list[JSON]], threads: int = 1, repeat_share: float = 0.0, seed: int = 3
     ) -> list[Sent]:
         """Send every body; ``repeat_share`` of them are sent again afterwards, as RudderStack does when it never
-        saw the answer (same payload, same messageIds)."""
+        saw the answer (same payload, same messageIds).
+
+        One thread by default: RudderStack sends a user's events one after the other (``guaranteeUserEventOrder``),
+        and the ledger checks Braze's final profiles against that order; more threads send out of order."""
         with ThreadPoolExecutor(threads) as pool:
             done = list(pool.map(lambda events: self.send(Sent(events)), bodies))
         rng = random.Random(seed)
@@ -236,11 +254,15 @@ def reconcile(
     delivered = duplicates = lost = 0
     latencies: list[float] = []
     problems: list[str] = []
-    for message_id, expectation in expected.items():
-        if not expectation.valid or message_id in dead_ids:
-            continue
+    live = [e for m, e in expected.items() if e.valid and m not in dead_ids]
+    wanted = profiles(obj for e in live for obj in e.attributes)
+    got = profiles(item["object"] for item in stored if item["kind"] == "attributes")
+    wrong_users = {user for user, profile in wanted.items() if got.get(user) != profile}
+    for expectation in live:
+        message_id = expectation.message_id
         counts = [stored_counts[key] for key in expectation.objects]
-        if any(c == 0 for c in counts):
+        users = set(profiles(expectation.attributes))
+        if any(c == 0 for c in counts) or users & wrong_users:
             lost += 1
             problems.append(f"lost: {message_id}")
         elif any(c > 1 for c in counts):
@@ -248,8 +270,9 @@ def reconcile(
             problems.append(f"stored more than once: {message_id}")
         else:
             delivered += 1
-            done = max(stored_at[key] for key in expectation.objects)
-            latencies.append((done - first_sent[message_id]) * 1000)
+            if expectation.objects:
+                done = max(stored_at[key] for key in expectation.objects)
+                latencies.append((done - first_sent[message_id]) * 1000)
     reasons = Counter((d.get("reason") or "?").split(":")[0] for d in dead_letters)
     quantiles = statistics.quantiles(latencies, n=20) if len(latencies) >= 2 else [0.0] * 19
     return Summary(

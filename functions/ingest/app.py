@@ -9,6 +9,7 @@ from typing import Any
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
@@ -16,6 +17,8 @@ from rudder_braze.aws import runtime
 from rudder_braze.webhook import HttpAnswer
 
 logger = Logger(service="rudder-braze-ingest")
+# The domain logs through the standard "rudder_braze" logger: give it this logger's JSON format and level.
+copy_config_to_registered_loggers(source_logger=logger, include={"rudder_braze"})
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RudderBraze"), service="ingest")
 app = APIGatewayRestResolver()
 

@@ -6,6 +6,7 @@ import os
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
@@ -16,6 +17,8 @@ from rudder_braze.aws import runtime
 from rudder_braze.service import QueueRecord
 
 logger = Logger(service="rudder-braze-retry")
+# The domain logs through the standard "rudder_braze" logger: give it this logger's JSON format and level.
+copy_config_to_registered_loggers(source_logger=logger, include={"rudder_braze"})
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RudderBraze"), service="retry")
 # Every record's fate is decided for the whole batch (its requests are packed together); the processor only
 # reports the ones to retry. Not raising on an all-failed batch: a throttled batch is expected, not an error.

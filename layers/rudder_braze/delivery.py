@@ -127,13 +127,13 @@ class _Remaining:
         if path != TRACK:
             self.other.pop(path, None)
             return
-        mine = {
-            id(obj)
-            for array, ids in chunk.item_message_ids.items()
-            for obj, key in zip(chunk.body.get(array, ()), ids, strict=True)
-            if key == self.event.key
-        }
-        self.objects = [(a, obj) for a, obj in self.objects if id(obj) not in mine]
+        # A coalesced attributes object stands for several events' objects: once Braze took it, all are sent.
+        taken: set[int] = set()
+        for array in TRACK_ARRAYS:
+            for obj in chunk.body.get(array, ()):
+                taken.add(id(obj))
+                taken.update(getattr(obj, "sources", ()))
+        self.objects = [(a, obj) for a, obj in self.objects if id(obj) not in taken]
 
     def left(self) -> list[BrazeRequest]:
         return [request for path in PHASES for request in self.requests_for(path)]
@@ -184,7 +184,7 @@ def deliver(
             if not batch:
                 break
             failed_now = False
-            for chunk in pack(batch, rule):
+            for chunk in pack(batch, rule, coalesce=True):
                 if should_stop():
                     stop = Classification(Outcome.RETRYABLE, "not sent: the invocation ran out of time")
                     for key, _ in batch:
@@ -202,8 +202,8 @@ def deliver(
                     for key in chunk.message_ids:
                         remaining[key].sent(path, chunk)
                     for error in classification.item_errors:
-                        ids = chunk.item_message_ids.get(error.array, [])
-                        owners = [ids[error.index]] if 0 <= error.index < len(ids) else chunk.message_ids
+                        items = chunk.item_owners.get(error.array, [])
+                        owners = items[error.index] if 0 <= error.index < len(items) else chunk.message_ids
                         for key in owners:
                             report.item_errors.setdefault(key, []).append(
                                 f"{error.array}[{error.index}]: {error.reason}"

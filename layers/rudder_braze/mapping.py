@@ -38,10 +38,11 @@ class BrazeRequest:
 
     path: str
     body: JSON
-    # The events this request carries (a packed request carries many) and, for /users/track, the messageId of
-    # each item of each array, so that Braze's per-item errors can be traced back to the events they came from.
+    # The events this request carries (a packed request carries many) and, for /users/track, the events behind
+    # each item of each array (more than one when a user's attributes were coalesced), so that Braze's per-item
+    # errors can be traced back to the events they came from.
     message_ids: list[str] = field(default_factory=list)
-    item_message_ids: dict[str, list[str]] = field(default_factory=dict)
+    item_owners: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
 
 
 def _load_trait_table() -> tuple[tuple[tuple[str, str, str | None, str, bool], ...], frozenset[str], dict[str, str]]:

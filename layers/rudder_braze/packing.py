@@ -1,9 +1,13 @@
 """Many events' Braze requests → few requests, within Braze's per-request limits.
 
-This is RudderStack's "router" batching: ``/users/track`` objects are interleaved, ordered by user and cut to
-the configured limit; subscription-group updates go 25 to a request (same group and state combined); merges and
-identify merges 50 to a request. Every packed request knows which events it carries, and for ``/users/track``
-which event each attributes/events/purchases item came from.
+This is RudderStack's "router" batching: ``/users/track`` objects ordered by user and cut to the configured
+limit; subscription-group updates go 25 to a request (same group and state combined); merges and identify merges
+50 to a request. Every packed request knows which events it carries, and for ``/users/track`` which events each
+attributes/events/purchases item came from.
+
+With ``coalesce`` (what the delivery path does, beyond RudderStack), one user's attribute objects in the batch
+are folded into one, later values winning in event order, wherever that leaves Braze's end state unchanged; and
+identical identify merges are sent once.
 """
 
 from __future__ import annotations
@@ -24,8 +28,11 @@ SUBSCRIPTIONS_PER_REQUEST = 25
 MERGES_PER_REQUEST = 50
 IDENTIFIES_PER_REQUEST = 50
 
-# One event's /users/track objects: (messageId, its external_id or None, [(array name, object), ...]).
-_Unit = tuple[str, str | None, list[tuple[str, JSON]]]
+# The /users/track objects of one event (or of one user's events, coalesced): (external_id or None,
+# [(array name, object, the events it stands for), ...]).
+_Item = tuple[str, JSON, tuple[str, ...]]
+_Unit = tuple[str | None, list[_Item]]
+_CONTROL_KEYS = ("external_id", "user_alias", "braze_id", "_update_existing_only", "_merge_objects")
 
 
 def _user_key(obj: JSON) -> str | None:
@@ -38,16 +45,75 @@ def _byte_size(obj: JSON) -> int:
 
 
 def _unit_sort_key(unit: _Unit) -> tuple[int, str]:
-    user = unit[1]
+    user = unit[0]
     return (0, user) if user is not None else (1, "")
 
 
 def _split_unit(unit: _Unit, limit: int) -> list[_Unit]:
     """An event with more objects than one request may hold is cut into pieces (rare: a huge order)."""
-    message_id, user, objects = unit
+    user, objects = unit
     if len(objects) <= limit:
         return [unit]
-    return [(message_id, user, objects[start : start + limit]) for start in range(0, len(objects), limit)]
+    return [(user, objects[start : start + limit]) for start in range(0, len(objects), limit)]
+
+
+def _identity(obj: JSON) -> str | None:
+    alias = obj.get("user_alias")
+    external_id = obj.get("external_id")
+    if isinstance(external_id, str):
+        return "ext:" + external_id
+    if isinstance(alias, dict):
+        return "alias:" + json.dumps(alias, sort_keys=True)
+    return None
+
+
+def _can_fold(into: JSON, later: JSON) -> bool:
+    """Two attribute objects can become one when writing the later over the earlier gives Braze the same end
+    state: same identity and flags, and no value that is an operation (nested ``$add``/``$update``, array
+    ``add``/``remove``, ``inc``) or a nested object (which Braze may merge rather than replace)."""
+    if any(into.get(k) != later.get(k) for k in _CONTROL_KEYS):
+        return False
+    return not any(isinstance(v, dict) for obj in (into, later) for k, v in obj.items() if k not in _CONTROL_KEYS)
+
+
+class FoldedAttributes(dict[str, Any]):
+    """An attributes object made of several events' objects; ``sources`` are their ``id()``s, so the delivery
+    policy knows which objects Braze took when it accepts this one."""
+
+    sources: tuple[int, ...] = ()
+
+
+def _coalesce(units: list[_Unit]) -> list[_Unit]:
+    """One unit per user, in the order users first appear; each user's objects keep their event order."""
+    by_user: dict[str, list[_Unit]] = {}
+    alone: list[_Unit] = []
+    for unit in units:
+        identity = _identity(unit[1][0][1])
+        if identity is None:
+            alone.append(unit)
+        else:
+            by_user.setdefault(identity, []).append(unit)
+    folded: list[_Unit] = []
+    for user_units in by_user.values():
+        objects: list[_Item] = []
+        current: FoldedAttributes | None = None
+        current_at = -1
+        for _, unit_objects in user_units:
+            for array, obj, owners in unit_objects:
+                if array != "attributes":
+                    objects.append((array, obj, owners))
+                elif current is not None and _can_fold(current, obj):
+                    current.update(obj)
+                    current.sources += (id(obj),)
+                    folded_owners = objects[current_at][2] + tuple(o for o in owners if o not in objects[current_at][2])
+                    objects[current_at] = (array, current, folded_owners)
+                else:
+                    current = FoldedAttributes(obj)
+                    current.sources = (id(obj),)
+                    current_at = len(objects)
+                    objects.append((array, current, owners))
+        folded.append((user_units[0][0], objects))
+    return folded + alone
 
 
 def _chunk_track(units: list[_Unit], rule: TrackBatchRule, max_bytes: int) -> list[BrazeRequest]:
@@ -64,11 +130,11 @@ def _chunk_track(units: list[_Unit], rule: TrackBatchRule, max_bytes: int) -> li
     users: set[str | None] = set()
     counts: dict[str, int] = {}
     size = 0
-    for message_id, user, objects in pieces:
+    for user, objects in pieces:
         added: dict[str, int] = {}
-        for array, _ in objects:
+        for array, _, _ in objects:
             added[array] = added.get(array, 0) + 1
-        piece_size = sum(_byte_size(obj) + 1 for _, obj in objects)
+        piece_size = sum(_byte_size(obj) + 1 for _, obj, _ in objects)
         if current is not None:
             if total_limit is not None:
                 fits = sum(counts.values()) + len(objects) <= total_limit
@@ -82,13 +148,12 @@ def _chunk_track(units: list[_Unit], rule: TrackBatchRule, max_bytes: int) -> li
             current = BrazeRequest(TRACK, {"partner": PARTNER})
             chunks.append(current)
             users, counts, size = set(), {}, 64
-        for array, obj in objects:
+        for array, obj, owners in objects:
             current.body.setdefault(array, []).append(obj)
-            current.item_message_ids.setdefault(array, []).append(message_id)
+            current.item_owners.setdefault(array, []).append(owners)
+            current.message_ids.extend(o for o in owners if o not in current.message_ids)
         for array, n in added.items():
             counts[array] = counts.get(array, 0) + n
-        if message_id not in current.message_ids:
-            current.message_ids.append(message_id)
         users.add(user)
         size += piece_size
     for chunk in chunks:  # Braze reads the arrays in this order; keep the body tidy and stable
@@ -96,7 +161,7 @@ def _chunk_track(units: list[_Unit], rule: TrackBatchRule, max_bytes: int) -> li
     return chunks
 
 
-def _chunks(entries: Sequence[tuple[str, JSON]], size: int) -> Iterable[Sequence[tuple[str, JSON]]]:
+def _chunks[K](entries: Sequence[tuple[K, JSON]], size: int) -> Iterable[Sequence[tuple[K, JSON]]]:
     for start in range(0, len(entries), size):
         yield entries[start : start + size]
 
@@ -125,10 +190,19 @@ def _combine_subscriptions(chunk: Sequence[tuple[str, JSON]]) -> list[JSON]:
     ]
 
 
+def _unique_identifies(identifies: list[tuple[str, JSON]]) -> list[tuple[tuple[str, ...], JSON]]:
+    merged: dict[str, tuple[list[str], JSON]] = {}
+    for message_id, alias in identifies:
+        owners, _ = merged.setdefault(json.dumps(alias, sort_keys=True), ([], alias))
+        owners.append(message_id)
+    return [(tuple(owners), alias) for owners, alias in merged.values()]
+
+
 def pack(
     events: Iterable[tuple[str, Sequence[BrazeRequest]]],
     rule: TrackBatchRule,
     max_bytes: int = MAX_REQUEST_BYTES,
+    coalesce: bool = False,
 ) -> list[BrazeRequest]:
     """Pack ``(messageId, requests)`` pairs, in event order, into as few Braze requests as the limits allow.
 
@@ -143,9 +217,9 @@ def pack(
         for request in requests:
             body = request.body
             if request.path == TRACK:
-                objects = [(array, obj) for array in TRACK_ARRAYS for obj in body.get(array, ())]
+                objects: list[_Item] = [(a, obj, (message_id,)) for a in TRACK_ARRAYS for obj in body.get(a, ())]
                 if objects:
-                    track.append((message_id, _user_key(objects[0][1]), objects))
+                    track.append((_user_key(objects[0][1]), objects))
             elif request.path == IDENTIFY:
                 identifies.extend((message_id, alias) for alias in body["aliases_to_identify"])
             elif request.path == SUBSCRIPTION:
@@ -154,15 +228,16 @@ def pack(
                 merges.extend((message_id, update) for update in body["merge_updates"])
             else:
                 raise ValueError(f"cannot pack requests to {request.path}")
+    aliases = _unique_identifies(identifies) if coalesce else [((m,), alias) for m, alias in identifies]
     packed = [
         BrazeRequest(
             IDENTIFY,
             {"aliases_to_identify": [alias for _, alias in chunk], "merge_behavior": "merge"},
-            _message_ids(chunk),
+            list(dict.fromkeys(owner for owners, _ in chunk for owner in owners)),
         )
-        for chunk in _chunks(identifies, IDENTIFIES_PER_REQUEST)
+        for chunk in _chunks(aliases, IDENTIFIES_PER_REQUEST)
     ]
-    packed.extend(_chunk_track(track, rule, max_bytes))
+    packed.extend(_chunk_track(_coalesce(track) if coalesce else track, rule, max_bytes))
     packed.extend(
         BrazeRequest(SUBSCRIPTION, {"subscription_groups": _combine_subscriptions(chunk)}, _message_ids(chunk))
         for chunk in _chunks(subscriptions, SUBSCRIPTIONS_PER_REQUEST)

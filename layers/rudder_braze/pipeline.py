@@ -101,9 +101,10 @@ def transform_many(
 
 
 def pack_results(results: list[EventResult], settings: BrazeSettings) -> list[BrazeRequest]:
-    """Pack the accepted events' requests to Braze's limits (the rule comes from the settings)."""
+    """Pack the accepted events' requests as the delivery path does: to Braze's limits (the rule comes from the
+    settings), each user's attributes coalesced, identical identify merges once."""
     accepted = [(result.key, result.requests) for result in results if result.requests is not None]
-    return pack(accepted, settings.track_batch_rule)
+    return pack(accepted, settings.track_batch_rule, coalesce=True)
 
 
 def transform_batch(

@@ -271,13 +271,17 @@ class RetryService:
             counts["PartialErrors"] += len(errors)
             log.warning("Braze refused part of an event", extra={"messageId": key, "errors": errors})
         failed: list[str] = []
+        backing_off: set[str] = set()
         for event in report.retry:
             reason = self.policy.give_up_reason(event, now)
             if reason is not None:
                 event.last_error = reason
                 give_up.append(event)
                 continue
-            delay = self.policy.delay(max(event.attempts, 1), report.retry_after)
+            # Only the first of a user's messages backs off: the FIFO group keeps the others behind it, and they
+            # become visible at once so they follow it without waiting out a backoff of their own.
+            delay = 0 if event.user in backing_off else self.policy.delay(max(event.attempts, 1), report.retry_after)
+            backing_off.add(event.user)
             if event.attempts != attempts_before[event.key]:  # held events made no attempt: nothing to record
                 self.state.save_progress(event)
             self.queue.retry_later(record_of[event.key].receipt_handle, delay)
@@ -288,6 +292,8 @@ class RetryService:
             self.queue.dead_letter(dead)
             for event in dead:
                 log.error("dead-lettered", extra={"messageId": event.key, "reason": event.last_error})
+        for key in report.delivered:
+            log.info("delivered on retry", extra={"messageId": key, "attempts": events[key].attempts})
         self._finish([events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events], progress)
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsDeadLettered"] += len(dead)

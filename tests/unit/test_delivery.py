@@ -51,19 +51,32 @@ def test_throttled_events_are_retried_with_only_what_was_not_accepted() -> None:
     assert pending.attempts == 1 and "429" in (pending.last_error or "")
 
 
+def custom_event(user: str, n: int) -> PendingEvent:
+    body = {"partner": "RudderStack", "events": [{"name": f"e{n}", "external_id": user}]}
+    return PendingEvent(f"m{n}", f"u:{user}", [BrazeRequest("/users/track", body)], first_seen=0.0)
+
+
 def test_a_users_later_update_is_held_behind_a_failed_one() -> None:
-    # 49 other users fill the first request with user b's old email; b's new email falls into the second.
-    fillers = [track(f"a{i:02}", i, f"f{i}") for i in range(49)]
-    old, new, other = track("b", "old@x", "old"), track("b", "new@x", "new"), track("c", "c@x", "c")
+    # 60 events of one user do not fit one request (50 objects): the first 50 fail, the last 10 must wait.
+    events = [custom_event("b", n) for n in range(60)] + [custom_event("c", 99)]
     answers = iter([BrazeResponse(503, "")])
     braze = ScriptedBraze(lambda r: next(answers, OK))
-    report = deliver([*fillers, old, new, other], braze, TrackBatchRule.TOTAL_50)
-    sent_after_failure = [obj["email"] for r in braze.received[1:] for obj in r.body["attributes"]]
-    assert sent_after_failure == ["c@x"]
+    report = deliver(events, braze, TrackBatchRule.TOTAL_50)
+    sent_after_failure = [e["name"] for r in braze.received[1:] for e in r.body["events"]]
+    assert sent_after_failure == ["e99"]
     retried = {p.key: p for p in report.retry}
-    assert {"old", "new"} <= set(retried)
-    assert (retried["new"].last_error or "").startswith("held behind an earlier update of the same user")
-    assert report.delivered == ["c"]
+    assert set(retried) == {f"m{n}" for n in range(60)}
+    assert (retried["m55"].last_error or "").startswith("held behind an earlier update of the same user")
+    assert retried["m55"].attempts == 0 and retried["m5"].attempts == 1  # waiting is not an attempt
+    assert report.delivered == ["m99"]
+
+
+def test_coalesced_attributes_count_as_sent_for_every_event_folded_in() -> None:
+    braze = ScriptedBraze(lambda r: OK)
+    report = deliver([track("a", "old@x", "m1"), track("a", "new@x", "m2")], braze, TrackBatchRule.TOTAL_50)
+    (request,) = braze.received
+    assert request.body["attributes"] == [{"email": "new@x", "external_id": "a"}]
+    assert report.delivered == ["m1", "m2"]
 
 
 def test_track_is_sent_before_a_merge_and_a_failed_merge_holds_nothing_sent_before_it() -> None:

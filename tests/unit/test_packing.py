@@ -52,7 +52,7 @@ def test_each_item_is_traced_to_its_event() -> None:
     packed = pack([("m1", [attributes("a"), custom_event("a")]), ("m2", [custom_event("b")])], TrackBatchRule.TOTAL_50)
     (request,) = packed
     assert request.message_ids == ["m1", "m2"]
-    assert request.item_message_ids == {"attributes": ["m1"], "events": ["m1", "m2"]}
+    assert request.item_owners == {"attributes": [("m1",)], "events": [("m1",), ("m2",)]}
 
 
 def test_requests_stay_under_the_byte_limit() -> None:
@@ -116,3 +116,50 @@ def test_an_events_objects_stay_in_one_request() -> None:
 def test_an_event_larger_than_a_request_is_cut_into_pieces() -> None:
     order = BrazeRequest("/users/track", {"purchases": [{"p": i, "external_id": "u"} for i in range(120)]})
     assert track_sizes(pack([("order", [order])], TrackBatchRule.TOTAL_50)) == [50, 50, 20]
+
+
+def test_coalescing_folds_a_users_attributes_later_values_winning() -> None:
+    first = BrazeRequest("/users/track", {"attributes": [{"email": "old@x", "plan": "free", "external_id": "u"}]})
+    second = BrazeRequest(
+        "/users/track",
+        {"attributes": [{"email": "new@x", "external_id": "u"}], "events": [{"name": "e", "external_id": "u"}]},
+    )
+    other = BrazeRequest("/users/track", {"attributes": [{"email": "b@x", "external_id": "b"}]})
+    (request,) = pack([("m1", [first]), ("m2", [second]), ("m3", [other])], TrackBatchRule.TOTAL_50, coalesce=True)
+    assert request.body["attributes"] == [
+        {"email": "b@x", "external_id": "b"},
+        {"email": "new@x", "plan": "free", "external_id": "u"},
+    ]
+    assert request.item_owners["attributes"] == [("m3",), ("m1", "m2")]
+    assert request.item_owners["events"] == [("m2",)]
+    assert first.body["attributes"][0]["email"] == "old@x"  # the events' own objects are left as they were
+
+
+@pytest.mark.parametrize(
+    "later",
+    [
+        {"pets": {"$add": [1]}, "external_id": "u"},  # a nested operation
+        {"tags": {"add": ["x"]}, "external_id": "u"},  # an array operation
+        {"email": "n@x", "user_alias": {"alias_name": "a", "alias_label": "rudder_id"}, "_update_existing_only": False},
+        {"email": "n@x", "_merge_objects": True, "external_id": "u"},
+    ],
+)
+def test_objects_that_would_change_brazes_end_state_are_not_folded(later: dict[str, Any]) -> None:
+    first = BrazeRequest("/users/track", {"attributes": [{"email": "o@x", "external_id": "u"}]})
+    packed = pack(
+        [("m1", [first]), ("m2", [BrazeRequest("/users/track", {"attributes": [later]})])],
+        TrackBatchRule.TOTAL_50,
+        coalesce=True,
+    )
+    assert sum(len(r.body["attributes"]) for r in packed) == 2
+
+
+def test_identical_identify_merges_are_sent_once() -> None:
+    merge = {"user_alias": {"alias_name": "a1", "alias_label": "rudder_id"}, "external_id": "u"}
+    requests = [
+        (f"m{i}", [BrazeRequest("/users/identify", {"aliases_to_identify": [merge], "merge_behavior": "merge"})])
+        for i in range(3)
+    ]
+    (request,) = pack(requests, TrackBatchRule.TOTAL_50, coalesce=True)
+    assert request.body["aliases_to_identify"] == [merge] and request.message_ids == ["m0", "m1", "m2"]
+    assert len(pack(requests, TrackBatchRule.TOTAL_50)[0].body["aliases_to_identify"]) == 3  # RudderStack keeps all
