@@ -14,6 +14,7 @@ from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rudder_braze.aws import runtime
+from rudder_braze.aws.tracing import traced
 from rudder_braze.webhook import HttpAnswer
 
 logger = Logger(service="rudder-braze-ingest")
@@ -69,6 +70,7 @@ def single(kind: str) -> Response[Any]:
     return _ingest(kind.lower())
 
 
+@traced
 @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, log_event=False, clear_state=True)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

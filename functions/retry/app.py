@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rudder_braze.aws import runtime
+from rudder_braze.aws.tracing import traced
 from rudder_braze.service import QueueRecord
 
 logger = Logger(service="rudder-braze-retry")
@@ -29,6 +30,7 @@ class RetryLater(Exception):
     """The record stays on the queue; its visibility timeout was set to the backoff delay."""
 
 
+@traced
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
