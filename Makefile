@@ -58,8 +58,8 @@ demo: install ## the whole pipeline locally (no AWS, no Docker) with Braze fault
 local: install ## the local stack for manual use: webhook on :$${PORT:-3000}, Braze simulator on :$${BRAZE_PORT:-4000}
 	$(PY) -m local.run
 
-bench: install ## benchmark over the reference workload; last line is one JSON object
-	$(PY) tools/bench.py
+bench: build ## benchmarks over the reference workload; writes docs/performance.md; last line is one JSON object
+	PYTHONPATH=$(CURDIR) $(PY) tools/bench.py
 
 dlq: install ## what is in the dead-letter queue of one environment, and why: make dlq ENV=prod
 	$(PY) tools/dlq.py show --env $(ENV)

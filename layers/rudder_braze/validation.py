@@ -12,13 +12,15 @@ import json
 from collections.abc import Callable
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import fastjsonschema
-from jsonschema import Draft7Validator
-from jsonschema.exceptions import ValidationError, best_match
 
 from rudder_braze.errors import EventError
+
+if TYPE_CHECKING:  # jsonschema is imported when an event is invalid, not at cold start (about 90 ms)
+    from jsonschema import Draft7Validator
+    from jsonschema.exceptions import ValidationError
 
 _SCHEMAS = Path(__file__).parent / "schemas"
 EVENT_TYPES = ("identify", "track", "page", "screen", "group", "alias")
@@ -37,6 +39,8 @@ def load_schema(name: str) -> dict[str, Any]:
 @cache
 def record_validator(name: str) -> Draft7Validator:
     """The ``jsonschema`` validator of record for one schema, built once (one per call is 35 times slower)."""
+    from jsonschema import Draft7Validator
+
     return Draft7Validator(load_schema(name))
 
 
@@ -86,6 +90,8 @@ def validate_event(event: Any) -> str:
     try:
         fast_validator(name)(event)
     except fastjsonschema.JsonSchemaValueException:
+        from jsonschema.exceptions import best_match
+
         error = best_match(record_validator(name).iter_errors(event))
         if error is None:  # the validators disagree: trust the validator of record
             return name

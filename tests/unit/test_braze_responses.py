@@ -78,3 +78,22 @@ def test_partial_success_names_each_refused_object() -> None:
 )
 def test_outcome_by_status_and_body(status: int | None, body: Any, outcome: Outcome) -> None:
     assert classify(BrazeResponse(status, body)).outcome is outcome
+
+
+def test_pacer_spreads_the_calls_left_over_the_window_and_waits_out_a_spent_one() -> None:
+    from rudder_braze.braze_client import RatePacer
+
+    now = [100.0]
+    slept: list[float] = []
+    pacer = RatePacer(clock=lambda: now[0], sleep=slept.append)
+    pacer.wait()
+    assert slept == []  # nothing known yet: no wait
+    pacer.observe(remaining=9, reset=101.0)  # 9 calls left in the next second
+    pacer.wait()
+    assert slept == [pytest.approx(0.1)]
+    pacer.observe(remaining=0, reset=102.5)
+    pacer.wait(max_wait=30)
+    assert slept[-1] == pytest.approx(2.5)
+    pacer.observe(remaining=0, reset=200.0)
+    pacer.wait(max_wait=2)
+    assert slept[-1] == 2  # never longer than the caller can afford
