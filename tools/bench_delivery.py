@@ -136,8 +136,11 @@ def chart(paced: dict[str, Any], unpaced: dict[str, Any], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    figure, axis = plt.subplots(figsize=(8, 4))
-    for run, label, style in ((paced, "paced (this bridge)", "-"), (unpaced, "not paced", "--")):
+    figure, axes = plt.subplots(2, 1, figsize=(8, 6), sharex=True)
+    for axis, run, title in (
+        (axes[0], paced, "paced on X-RateLimit-Remaining/Reset (this bridge)"),
+        (axes[1], unpaced, "not paced: requests sent as fast as answers come"),
+    ):
         horizon = int(max(t for t, _ in run["timeline"])) + 1
         accepted = [0] * horizon
         throttled = [0] * horizon
@@ -146,13 +149,16 @@ def chart(paced: dict[str, Any], unpaced: dict[str, Any], path: Path) -> None:
                 throttled[int(t)] += 1
             elif status is not None and status < 300:
                 accepted[int(t)] += 1
-        axis.plot(range(horizon), accepted, style, label=f"accepted/s, {label}")
-        axis.plot(range(horizon), throttled, style, alpha=0.5, label=f"429/s, {label}")
-    axis.axhline(paced["limit"], color="black", linewidth=0.8, label="rate limit")
-    axis.set_xlabel("seconds")
-    axis.set_ylabel("requests per second")
-    axis.set_title("Braze /users/track under a 20 requests/s limit (simulator)")
-    axis.legend(fontsize=7, loc="upper right")
+        axis.plot(range(horizon), accepted, marker="o", label="accepted per second")
+        axis.plot(range(horizon), throttled, marker="x", label="429 per second")
+        axis.axhline(run["limit"], color="black", linewidth=0.8, linestyle="--", label="rate limit")
+        axis.set_yscale("symlog", linthresh=30)
+        axis.set_ylim(bottom=0)
+        axis.set_ylabel("requests/s")
+        axis.set_title(title, fontsize=9)
+        axis.legend(fontsize=7, loc="upper right")
+    axes[1].set_xlabel("seconds")
+    figure.suptitle("Braze /users/track under a 20 requests/s limit (simulator)", fontsize=10)
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import pytest
@@ -36,7 +36,7 @@ def api_event(
     body: Any = None,
     *,
     path: str = "/v1/webhook",
-    headers: dict[str, str | None] | None = None,
+    headers: Mapping[str, str | None] | None = None,
     raw: bytes | None = None,
     method: str = "POST",
 ) -> dict[str, Any]:
