@@ -193,11 +193,26 @@ def build_attributes(traits: JSON, where: str, settings: BrazeSettings, properti
     for key, value in traits.items():
         if key in _NOT_COPIED_TRAITS:
             continue
+        check_braze_field(key, value, where)
         if nested and isinstance(value, dict):
             attributes[key] = _nested_operations(value, attributes, properties, f"{where}.{key}")
         else:
             attributes[key] = value
     return attributes
+
+
+BRAZE_MAX_STRING = 255
+
+
+def check_braze_field(key: str, value: Any, where: str) -> None:
+    """What Braze refuses in a custom attribute or a property, refused here with its path (docs/deviations.md D20):
+    an empty key, a key over 255 characters or starting with ``$``, a string value over 255 characters."""
+    if not key or len(key) > BRAZE_MAX_STRING or key[0] == "$":
+        shown = key[:40] + ("…" if len(key) > 40 else "")
+        raise EventError(f"Braze does not accept the key {shown!r} (empty, over 255 characters or starting with $)",
+                         f"{where}.{shown}")  # fmt: skip
+    if isinstance(value, str) and len(value) > BRAZE_MAX_STRING:
+        raise EventError(f"Braze does not accept strings over 255 characters (got {len(value)})", f"{where}.{key}")
 
 
 def _properties(event: JSON) -> JSON:
@@ -272,11 +287,20 @@ def _custom_event(event: JSON, context: JSON, settings: BrazeSettings, kind: str
     custom = {
         "name": name,
         "time": _event_time(event, kind),
-        "properties": {k: v for k, v in properties.items() if k not in _EVENT_RESERVED_PROPERTIES},
+        "properties": _event_properties(properties),
     }
     body = _track_body(attributes, subject)
     body["events"] = [_with_app_id(subject.identify(custom), subject)]
     return [BrazeRequest(TRACK, body)]
+
+
+def _event_properties(properties: JSON) -> JSON:
+    kept = {}
+    for key, value in properties.items():
+        if key not in _EVENT_RESERVED_PROPERTIES:
+            check_braze_field(key, value, "$.properties")
+            kept[key] = value
+    return kept
 
 
 def _with_app_id(obj: JSON, subject: _Subject) -> JSON:
@@ -335,6 +359,8 @@ def _purchases(event: JSON, properties: JSON, settings: BrazeSettings) -> list[J
         }
         if settings.purchase_extra_properties:
             extra = {k: v for k, v in product.items() if k not in _PURCHASE_FIELDS}
+            for key, value in extra.items():
+                check_braze_field(key, value, where)
             if extra:
                 purchase["properties"] = extra
         if settings.app_id_on_events and settings.app_key:

@@ -184,3 +184,16 @@ def test_dashboard_plots_the_pipeline(template: Template) -> None:
 
 def test_outputs_give_the_webhook_url_queues_and_dashboard(template: Template) -> None:
     assert {"WebhookUrl", "RetryQueueUrl", "DeadLetterQueueUrl", "DashboardUrl"} <= set(template["Outputs"])
+
+
+def _resource_policy(template: Template) -> Any:
+    return template["Resources"]["WebhookApi"]["Properties"]["Body"]["x-amazon-apigateway-policy"]["Statement"]
+
+
+def test_source_ip_allowlist_is_a_resource_policy_when_given() -> None:
+    statements = _resource_policy(_expand({"Environment": "prod", "AllowedSourceCidrs": "3.216.35.97/32"}))
+    condition, with_list, without_list = statements["Fn::If"]
+    assert condition == "HasSourceAllowlist"
+    deny = next(s for s in with_list if s["Effect"] == "Deny")
+    assert deny["Condition"]["NotIpAddress"]["aws:SourceIp"] == "3.216.35.97/32"
+    assert [s["Effect"] for s in without_list] == ["Allow"]

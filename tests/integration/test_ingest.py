@@ -65,11 +65,12 @@ def test_braze_5xx_and_timeouts_are_queued(stack: LocalStack) -> None:
 
 
 def test_partial_success_is_delivered_and_reported(stack: LocalStack) -> None:
-    too_long = "x" * 300  # Braze refuses strings over 255 characters
-    event = {**sample("track"), "context": {"traits": {"plan": "pro"}}, "properties": {"note": too_long}}
+    order = sample("order-completed")
+    order["properties"]["products"][0]["quantity"] = 150  # Braze takes at most 100 of a product per purchase
+    event = {**order, "context": {"traits": {"plan": "pro"}}}
     status, body = ingest(stack, api_event(event))
     assert status == 200 and body["delivered"] == 1
-    assert "events[0]" in body["partial_errors"]["sample-track-1"][0]
+    assert body["partial_errors"]["sample-order-1"] == ["purchases[0]: 'quantity' is not valid"]
     assert queued_messages(stack) == []
 
 
@@ -111,6 +112,11 @@ def test_previous_token_is_accepted_during_rotation(stack: LocalStack) -> None:
 
     runtime.reset()  # a new container reads the rotated parameters
     assert ingest(stack, api_event(sample("track"), headers={"Authorization": "Bearer old-token"}))[0] == 200
+    # The rotation window ends: the previous token is set to "-" and is refused, with the same answer as any other.
+    ssm.put_parameter(Name="/rudder-braze/local/webhook-previous-token", Value="-", Type="SecureString", Overwrite=True)
+    runtime.reset()
+    status, body = ingest(stack, api_event(sample("page"), headers={"Authorization": "Bearer old-token"}))
+    assert (status, body) == (401, {"error": "unauthorized"})
 
 
 def test_size_limits_answer_413(stack: LocalStack) -> None:

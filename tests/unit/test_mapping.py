@@ -456,3 +456,22 @@ def test_deletion_sends_unique_external_ids_fifty_per_request() -> None:
     requests = deletion_requests([f"u{i}" for i in range(120)] + ["u1", ""])
     assert [r.path for r in requests] == ["/users/delete"] * 3
     assert [len(r.body["external_ids"]) for r in requests] == [50, 50, 20]
+
+
+@pytest.mark.parametrize(
+    ("message", "path"),
+    [
+        (event("identify", userId="u1", traits={"$plan": "pro"}), "$.traits.$plan"),
+        (event("identify", userId="u1", traits={"bio": "x" * 256}), "$.traits.bio"),
+        (event("track", userId="u1", event="E", properties={"note": "x" * 300}), "$.properties.note"),
+        (event("track", userId="u1", event="E", properties={"": 1}), "$.properties."),
+        (event("track", userId="u1", event="E", properties={"k" * 300: 1}), "$.properties." + "k" * 40 + "…"),
+    ],
+)
+def test_d20_what_braze_would_refuse_is_rejected_with_its_path(message: dict[str, Any], path: str) -> None:
+    error = rejection(message)
+    assert error.path == path and "Braze does not accept" in error.reason
+
+
+def test_d20_values_of_exactly_255_characters_pass() -> None:
+    assert attributes_of({"bio": "x" * 255})["bio"] == "x" * 255
