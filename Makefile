@@ -11,7 +11,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs a python3.13 on PATH: the venv's own interpreter is one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint infra test bench demo local build deploy secrets dlq redrive clean
+.PHONY: help install lint infra test bench demo local loadtest build deploy secrets dlq redrive clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -57,6 +57,9 @@ demo: install ## the whole pipeline locally (no AWS, no Docker) with Braze fault
 
 local: install ## the local stack for manual use: webhook on :$${PORT:-3000}, Braze simulator on :$${BRAZE_PORT:-4000}
 	$(PY) -m local.run
+
+loadtest: install ## steady load on the local stack (RATE=60 requests/s for SECONDS=60, Braze throttling 10%)
+	$(PY) -m local.loadtest --rate $${RATE:-60} --seconds $${SECONDS:-60}
 
 bench: build ## benchmarks over the reference workload; writes docs/performance.md; last line is one JSON object
 	PYTHONPATH=$(CURDIR) $(PY) tools/bench.py
