@@ -228,7 +228,11 @@ class ApiGateway:
                     headers_out[key] = ", ".join(str(v) for v in values)
                 self._answer(int(result.get("statusCode", 200)), raw, headers_out)
 
-            do_GET = do_POST = do_PUT = do_DELETE = _any
+            def __getattr__(self, name: str) -> Any:
+                # Every method (do_GET, do_QUERY, …): unknown routes and methods get API Gateway's 403, not 501.
+                if name.startswith("do_"):
+                    return self._any
+                raise AttributeError(name)
 
         return Handler
 

@@ -1,0 +1,181 @@
+"""Generates ``docs/openapi.yaml`` (OpenAPI 3.1, written as JSON, which is valid YAML) from the package's JSON
+Schemas, so the document and the validator cannot drift: ``tests/unit/test_openapi.py`` fails when the committed
+file differs from what this script writes. Run ``python tools/openapi.py`` after changing a schema."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from rudder_braze.mapping import SUPPORTED_TYPES
+from rudder_braze.validation import EVENT_TYPES, load_schema
+
+ROOT = Path(__file__).resolve().parent.parent
+TARGET = ROOT / "docs" / "openapi.yaml"
+
+
+def _schema_component(name: str) -> dict[str, Any]:
+    schema = load_schema(name)
+    schema.pop("$schema", None)
+    for part in schema.get("allOf", []):
+        part.pop("$schema", None)
+        part.pop("$id", None)
+    if name != "batch":
+        # The generic type check: the per-type schemas constrain events of their own type only.
+        schema["allOf"][1] = {"if": {"properties": {"type": {"enum": _spellings(name)}}}, "then": schema["allOf"][1]}
+    return schema
+
+
+def _spellings(name: str) -> list[str]:
+    return sorted({name, name.upper(), name.capitalize()})
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
+def _answers(accepted: bool) -> dict[str, Any]:
+    error = {"$ref": "#/components/schemas/Error"}
+    result = {"$ref": "#/components/schemas/Result"}
+    answers = {
+        "401": {"description": "missing or wrong token", "content": _json(error)},
+        "413": {"description": "body over the size limit, or too many events", "content": _json(error)},
+        "415": {"description": "body is not JSON (or not UTF-8), or Content-Type is not JSON", "content": _json(error)},
+        "400": {
+            "description": "invalid events (each listed) or an unreadable shape; valid events were still delivered",
+            "content": _json({"oneOf": [result, error]}),
+        },
+        "503": {
+            "description": "an accepted event could be neither delivered nor queued: retry later",
+            "content": _json({"oneOf": [result, error]}),
+        },
+    }
+    if accepted:
+        answers["200"] = {"description": "delivered (or duplicate, or dead-lettered)", "content": _json(result)}
+        answers["202"] = {"description": "accepted, queued for retry", "content": _json(result)}
+    return answers
+
+
+def document() -> dict[str, Any]:
+    event = {"oneOf": [{"$ref": f"#/components/schemas/{name.capitalize()}"} for name in EVENT_TYPES]}
+    components: dict[str, Any] = {name.capitalize(): _schema_component(name) for name in EVENT_TYPES}
+    components["Event"] = {"type": "object", **event}
+    components["Result"] = {
+        "type": "object",
+        "required": ["received", "delivered", "queued", "dead_lettered", "duplicates", "filtered", "rejected"],
+        "properties": {
+            **{
+                k: {"type": "integer", "minimum": 0}
+                for k in ("received", "delivered", "queued", "dead_lettered", "duplicates", "filtered")
+            },
+            "rejected": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "required": ["index", "messageId", "path", "reason"],
+                    "properties": {
+                        "index": {"type": "integer"},
+                        "messageId": {"type": ["string", "null"]},
+                        "path": {"type": "string"},
+                        "reason": {"type": "string"},
+                    },
+                },
+            },
+            "partial_errors": {
+                "type": "object",
+                "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            },
+            "in_progress": {"type": "array", "items": {"type": "string"}},
+            "error": {"type": "string"},
+        },
+    }
+    components["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+    webhook_body = {
+        "oneOf": [
+            {"$ref": "#/components/schemas/Event"},
+            {"type": "array", "items": {"$ref": "#/components/schemas/Event"}},
+        ]
+    }
+    batch_body = {
+        "type": "object",
+        "required": ["batch"],
+        "properties": {"batch": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}},
+    }
+    post: dict[str, Any] = {"security": [{"bearer": []}, {"basic": []}]}
+    paths: dict[str, Any] = {
+        "/v1/webhook": {
+            "post": {
+                **post,
+                "operationId": "webhook",
+                "summary": "One event or an array of events",
+                "requestBody": {"required": True, "content": _json(webhook_body)},
+                "responses": _answers(True),
+            }
+        },
+        "/v1/batch": {
+            "post": {
+                **post,
+                "operationId": "batch",
+                "summary": "RudderStack HTTP API batch",
+                "requestBody": {"required": True, "content": _json(batch_body)},
+                "responses": _answers(True),
+            }
+        },
+        "/health": {
+            "get": {
+                "operationId": "health",
+                "security": [],
+                "responses": {
+                    "200": {
+                        "description": "up",
+                        "content": _json(
+                            {
+                                "type": "object",
+                                "required": ["status"],
+                                "properties": {"status": {"const": "ok"}},
+                                "additionalProperties": False,
+                            }
+                        ),
+                    }
+                },
+            }
+        },
+    }
+    for kind in sorted(SUPPORTED_TYPES):
+        paths[f"/v1/{kind}"] = {
+            "post": {
+                **post,
+                "operationId": kind,
+                "summary": f"RudderStack HTTP API {kind}",
+                "requestBody": {"required": True, "content": _json({"type": "object"})},
+                "responses": _answers(True),
+            }
+        }
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "rudder-braze webhook",
+            "version": "1",
+            "description": "RudderStack events in, Braze REST calls out. Generated from the JSON Schemas "
+            "in layers/rudder_braze/schemas by tools/openapi.py.",
+        },
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "basic": {"type": "http", "scheme": "basic"},
+            },
+        },
+    }
+
+
+def render() -> str:
+    return json.dumps(document(), indent=2, sort_keys=False) + "\n"
+
+
+if __name__ == "__main__":
+    TARGET.write_text(render(), encoding="utf-8")
+    print(f"wrote {TARGET.relative_to(ROOT)}", file=sys.stderr)
