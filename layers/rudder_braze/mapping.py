@@ -213,6 +213,19 @@ def check_braze_field(key: str, value: Any, where: str) -> None:
                          f"{where}.{shown}")  # fmt: skip
     if isinstance(value, str) and len(value) > BRAZE_MAX_STRING:
         raise EventError(f"Braze does not accept strings over 255 characters (got {len(value)})", f"{where}.{key}")
+    if isinstance(value, dict):
+        _check_nested_keys(value, f"{where}.{key}")
+
+
+def _check_nested_keys(value: JSON, where: str) -> None:
+    """Keys inside a nested object may hold neither ``.`` nor ``$``: one such key makes Braze drop every nested
+    update of the whole request."""
+    for key, inner in value.items():
+        if "." in key or "$" in key:
+            raise EventError(f"Braze does not accept '.' or '$' in the keys of a nested object ({key[:40]!r})",
+                             f"{where}.{key[:40]}")  # fmt: skip
+        if isinstance(inner, dict):
+            _check_nested_keys(inner, f"{where}.{key}")
 
 
 def _properties(event: JSON) -> JSON:

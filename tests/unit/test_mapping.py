@@ -466,6 +466,8 @@ def test_deletion_sends_unique_external_ids_fifty_per_request() -> None:
         (event("track", userId="u1", event="E", properties={"note": "x" * 300}), "$.properties.note"),
         (event("track", userId="u1", event="E", properties={"": 1}), "$.properties."),
         (event("track", userId="u1", event="E", properties={"k" * 300: 1}), "$.properties." + "k" * 40 + "…"),
+        (event("identify", userId="u1", traits={"car": {"a.b": 1}}), "$.traits.car.a.b"),
+        (event("identify", userId="u1", traits={"car": {"x": {"$y": 1}}}), "$.traits.car.x.$y"),
     ],
 )
 def test_d20_what_braze_would_refuse_is_rejected_with_its_path(message: dict[str, Any], path: str) -> None:
