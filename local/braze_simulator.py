@@ -153,9 +153,13 @@ class BrazeSimulator:
             if now < faults.outage_until:
                 record["status"] = 503
                 return 503, {"message": "Service Unavailable"}, headers, delay
-            if not allowed or roll < faults.throttle_rate:
+            if not allowed:
                 record["status"] = 429
-                headers = {**headers, "X-RateLimit-Remaining": "0"}
+                return 429, {"message": "Rate limit exceeded"}, headers, delay
+            if roll < faults.throttle_rate:
+                # An injected 429 (other traffic sharing the workspace, say): the headers keep telling the window's
+                # true state, so a client pacing on them is not told to stop for the rest of the window.
+                record["status"] = 429
                 return 429, {"message": "Rate limit exceeded"}, headers, delay
             roll -= faults.throttle_rate
             if roll < faults.error_rate:
