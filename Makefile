@@ -55,11 +55,11 @@ secrets: install ## write the SSM SecureStrings of one environment: make secrets
 demo: install ## the whole pipeline locally (no AWS, no Docker) with Braze faults; ends with lost=0 duplicates=0
 	$(PY) -m local.demo
 
-local: install ## the local stack for manual use: webhook on :$${PORT:-3000}, Braze simulator on :$${BRAZE_PORT:-4000}
+local: install ## the local stack for manual use: webhook on :3000 (PORT), Braze simulator on :4000 (BRAZE_PORT)
 	$(PY) -m local.run
 
-loadtest: install ## steady load on the local stack (RATE=60 requests/s for SECONDS=60, Braze throttling 10%)
-	$(PY) -m local.loadtest --rate $${RATE:-60} --seconds $${SECONDS:-60}
+loadtest: install ## steady load on the local stack (RATE=25 requests/s for SECONDS=60, Braze throttling 10%)
+	$(PY) -m local.loadtest --rate $${RATE:-25} --seconds $${SECONDS:-60}
 
 bench: build ## benchmarks over the reference workload; writes docs/performance.md; last line is one JSON object
 	PYTHONPATH=$(CURDIR) $(PY) tools/bench.py

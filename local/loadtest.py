@@ -129,7 +129,7 @@ def run(rate: float, seconds: float, throttle: float, log_dir: Path) -> LoadResu
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--rate", type=float, default=60.0, help="requests per second")
+    parser.add_argument("--rate", type=float, default=25.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--throttle", type=float, default=0.1, help="share of Braze requests answered 429")
     args = parser.parse_args()
