@@ -21,8 +21,7 @@ import time
 from pathlib import Path
 
 from local.stack import LocalStack
-from local.workload import RudderStackSender, Sent, batches, generate, reconcile
-from rudder_braze.config import load_settings
+from local.workload import RudderStackSender, Sent, batches, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 DEMO_CONFIG = {"dataCenter": "US-01", "sendPurchaseEventWithExtraProperties": True}
@@ -65,15 +64,7 @@ def run(count: int, outage_seconds: float) -> int:
         sent += sender.send_all(bodies[half:], repeat_share=0.05, seed=4)
         print(f"all sent after {time.monotonic() - started:.0f} s; waiting for the retry queue to drain ...")
         drained = stack.wait_until_drained(timeout=170 - (time.monotonic() - started))
-        objects = json.loads(stack.http.request("GET", stack.simulator_server.url + "/_sim/objects").data)["objects"]
-        summary = reconcile(
-            all_events,
-            settings=load_settings(DEMO_CONFIG),
-            sent=sent,
-            stored=objects,
-            dead_letters=stack.dead_letters(),
-            braze_stats=stack.simulator.stats(),
-        )
+        summary = stack.ledger(all_events, sent)
     finally:
         stack.stop()
     print()

@@ -25,8 +25,7 @@ from typing import Any
 import urllib3
 
 from local.stack import LocalStack
-from local.workload import Sent, generate, reconcile
-from rudder_braze.config import load_settings
+from local.workload import Sent, generate
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = {"dataCenter": "US-01", "sendPurchaseEventWithExtraProperties": True}
@@ -117,11 +116,7 @@ def run(rate: float, seconds: float, throttle: float, log_dir: Path) -> LoadResu
         achieved = len(events) / (time.monotonic() - start)
         drained = stack.wait_until_drained(timeout=120)
         done.set()
-        objects = json.loads(stack.http.request("GET", stack.simulator_server.url + "/_sim/objects").data)["objects"]
-        summary = reconcile(
-            events, settings=load_settings(CONFIG), sent=sent, stored=objects,
-            dead_letters=stack.dead_letters(), braze_stats=stack.simulator.stats(),
-        )  # fmt: skip
+        summary = stack.ledger(events, sent)
     finally:
         stack.stop()
     return LoadResult(achieved, latencies, statuses, memory, summary, drained)

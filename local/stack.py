@@ -25,7 +25,9 @@ from local.braze_simulator import BrazeSimulator, SimulatorServer
 from local.lambdas import ApiGateway, LambdaOutput, LocalFunction, SqsEventSource
 from local.tcp_proxy import TcpProxy
 from local.template import Template
+from local.workload import Sent, Summary, reconcile
 from rudder_braze.aws import runtime
+from rudder_braze.config import load_settings
 
 # Local-only credentials: the simulator and the local webhook accept these, nothing else does.
 DEFAULT_TOKEN = "local-dev-token"  # noqa: S105
@@ -163,6 +165,18 @@ class LocalStack:
                 self.event_source.poll_once(wait_seconds=0)
             time.sleep(1.0)  # moto counts a queue's messages one by one: do not ask too often
         return False
+
+    def ledger(self, events: list[dict[str, Any]], sent: list[Sent]) -> Summary:
+        """Event by event, what the simulator stored against what the mapping says (see local.workload)."""
+        objects = json.loads(self.http.request("GET", self.simulator_server.url + "/_sim/objects").data)["objects"]
+        return reconcile(
+            events,
+            settings=load_settings(self.braze_config),
+            sent=sent,
+            stored=objects,
+            dead_letters=self.dead_letters(),
+            braze_stats=self.simulator.stats(),
+        )
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every message in the dead-letter queue, with its reason (read, then made visible again)."""

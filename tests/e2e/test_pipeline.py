@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
-from local.workload import RudderStackSender, Sent, batches, generate, reconcile
-from rudder_braze.config import load_settings
+from local.workload import RudderStackSender, Sent, batches, generate
 from tests.conftest import ROOT
 
 CONFIG = {"dataCenter": "US-01", "sendPurchaseEventWithExtraProperties": True}
@@ -50,15 +49,7 @@ def run_workload(stack: LocalStack, bodies: list[list[dict[str, Any]]], repeat_s
 
 def check(stack: LocalStack, events: list[dict[str, Any]], sent: list[Sent]) -> Any:
     assert stack.wait_until_drained(timeout=120), "the retry queue did not drain"
-    objects = json.loads(stack.http.request("GET", stack.simulator_server.url + "/_sim/objects").data)["objects"]
-    return reconcile(
-        events,
-        settings=load_settings(CONFIG),
-        sent=sent,
-        stored=objects,
-        dead_letters=stack.dead_letters(),
-        braze_stats=stack.simulator.stats(),
-    )
+    return stack.ledger(events, sent)
 
 
 def test_every_event_type_reaches_braze_as_the_mapping_says(stack: LocalStack) -> None:
