@@ -13,6 +13,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from local.stack import LocalStack
+from tests import strategies
 from tests.integration.conftest import api_event, ingest, queued_messages, sample
 
 TRACK = sample("track")
@@ -81,11 +82,7 @@ def test_nulls_everywhere_do_not_break_the_handler(stack: LocalStack) -> None:
     assert status == 400 and len(body["rejected"]) == 5
 
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=20),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=10), inner, max_size=4),
-    max_leaves=15,
-)
+json_values = strategies.json_values(text_size=20, max_leaves=15, finite=False)
 fields = st.sampled_from(["userId", "event", "traits", "properties", "context", "groupId"])
 kinds = st.sampled_from(["identify", "track", "page", "screen", "group", "alias", "x"])
 bodies = st.one_of(

@@ -13,6 +13,7 @@ from rudder_braze.config import load_settings
 from rudder_braze.errors import InputError
 from rudder_braze.inputs import read_events
 from rudder_braze.pipeline import pack_results, transform_events
+from tests import strategies
 
 ALL_OPTIONS = load_settings(
     {
@@ -24,11 +25,7 @@ ALL_OPTIONS = load_settings(
 )
 PLAIN = load_settings({"enableSubscriptionGroupInGroupCall": True})
 
-json_values = st.recursive(
-    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text(max_size=8),
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
-    max_leaves=20,
-)
+json_values = strategies.json_values()
 keys = st.sampled_from(
     [
         "type",

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from rudder_braze.errors import EventError
 from rudder_braze.validation import EVENT_TYPES, fast_validator, record_validator, validate_event
+from tests import strategies
 
 
 @pytest.mark.parametrize(
@@ -52,12 +53,7 @@ def test_type_is_case_insensitive(kind: str) -> None:
 
 
 # Values that exercise the schemas' types: strings, numbers, booleans, nulls, arrays, objects.
-scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False), st.text(max_size=3))
-values = st.recursive(
-    scalars,
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=3), inner, max_size=3),
-    max_leaves=8,
-)
+values = strategies.json_values(text_size=3, max_leaves=8, finite=False)
 field_names = st.sampled_from(
     [
         "messageId",

@@ -12,6 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
+from rudder_braze.aws import aws_client
 from rudder_braze.delivery import PendingEvent
 
 _BATCH = 10
@@ -44,9 +45,7 @@ class RetryQueue:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("sqs")
+            self._client = aws_client("sqs")
         return self._client
 
     def _send(self, url: str, entries: list[tuple[str, dict[str, Any]]]) -> None:

@@ -12,6 +12,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
+from rudder_braze.aws import aws_client
 from rudder_braze.delivery import PendingEvent
 from rudder_braze.mapping import BrazeRequest
 
@@ -25,9 +26,7 @@ class StateTable:
     @property
     def client(self) -> Any:
         if self._client is None:
-            import boto3
-
-            self._client = boto3.client("dynamodb")
+            self._client = aws_client("dynamodb")
         return self._client
 
     def _expiration(self) -> dict[str, str]:
