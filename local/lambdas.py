@@ -240,11 +240,21 @@ class ApiGateway:
 class SqsEventSource:
     """The SQS event source mapping of a function: poll, invoke with a batch, delete what did not fail."""
 
-    def __init__(self, function: LocalFunction, sqs: Any, queue_url: str, queue_arn: str, batch_size: int = 10) -> None:
+    def __init__(
+        self,
+        function: LocalFunction,
+        sqs: Any,
+        queue_url: str,
+        queue_arn: str,
+        *,
+        batch_size: int = 10,
+        window_seconds: float = 0.0,
+    ) -> None:
         self.function = function
         self.sqs = sqs
         self.queue_url, self.queue_arn = queue_url, queue_arn
         self.batch_size = batch_size
+        self.window_seconds = window_seconds  # MaximumBatchingWindowInSeconds: gather up to batch_size this long
         self.stopping = threading.Event()
         self.thread = threading.Thread(target=self._run, name="sqs-event-source", daemon=True)
         self.batches = 0
@@ -259,15 +269,33 @@ class SqsEventSource:
         if self.thread.is_alive():
             self.thread.join(timeout=10)
 
+    def _receive(self, wait_seconds: int) -> list[JSON]:
+        """One batch: SQS returns at most 10 messages per call; with a batching window, keep receiving until the
+        batch is full or the window since the first message has passed."""
+        messages: list[JSON] = []
+        window_ends: float | None = None
+        while len(messages) < self.batch_size:
+            answer = self.sqs.receive_message(
+                QueueUrl=self.queue_url,
+                MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                WaitTimeSeconds=wait_seconds if not messages else 0,
+                AttributeNames=["All"],
+                MessageAttributeNames=["All"],
+            )
+            received = answer.get("Messages", [])
+            messages += received
+            if not messages or self.window_seconds <= 0:
+                break
+            if window_ends is None:
+                window_ends = time.monotonic() + self.window_seconds
+            if time.monotonic() >= window_ends or self.stopping.is_set():
+                break
+            if not received:
+                time.sleep(0.1)
+        return messages
+
     def poll_once(self, wait_seconds: int = 1) -> int:
-        answer = self.sqs.receive_message(
-            QueueUrl=self.queue_url,
-            MaxNumberOfMessages=self.batch_size,
-            WaitTimeSeconds=wait_seconds,
-            AttributeNames=["All"],
-            MessageAttributeNames=["All"],
-        )
-        messages = answer.get("Messages", [])
+        messages = self._receive(wait_seconds)
         if not messages:
             return 0
         event = {"Records": [self._record(m) for m in messages]}

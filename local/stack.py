@@ -44,6 +44,7 @@ class LocalStack:
         api_port: int = 0,
         braze_port: int = 0,
         env_overrides: dict[str, str] | None = None,
+        parameters: dict[str, str] | None = None,
         poll: bool = True,
         breakable: tuple[str, ...] = (),
         log_dir: Path | None = None,
@@ -54,6 +55,7 @@ class LocalStack:
         self.aws = MotoAWS()
         self.braze_config = {"dataCenter": "US-01", **(braze_config or {})}
         self.env_overrides = env_overrides or {}
+        self.parameters = parameters or {}  # template parameters, e.g. {"DeliveryMode": "buffered"}
         self.api_port = api_port
         self.poll = poll
         self.http = urllib3.PoolManager(maxsize=16, retries=False)
@@ -71,7 +73,7 @@ class LocalStack:
         self.simulator_server.start()
         self.aws.start()
         config = {**self.braze_config, "restEndpoint": self.simulator_server.url}
-        self.template = Template("local", {"BrazeDestinationConfig": json.dumps(config)})
+        self.template = Template("local", {**self.parameters, "BrazeDestinationConfig": json.dumps(config)})
         create_resources(
             self.aws,
             self.template,
@@ -99,12 +101,28 @@ class LocalStack:
         self.sqs = self.aws.client("sqs")
         queue = self.template.physical["RetryQueue"]
         self.event_source = SqsEventSource(self.retry, self.sqs, queue["Ref"], queue["Arn"])
+        self.event_sources = [self.event_source]
+        for mapping in self.template.of_type("AWS::Lambda::EventSourceMapping").values():
+            properties = self.template.resolve(mapping["Properties"])
+            source = next(q for q in self.template.physical.values() if q.get("Arn") == properties["EventSourceArn"])
+            self.event_sources.append(
+                SqsEventSource(
+                    self.retry,
+                    self.sqs,
+                    source["Ref"],
+                    source["Arn"],
+                    batch_size=int(properties["BatchSize"]),
+                    window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+                )
+            )
         if self.poll:
-            self.event_source.start()
+            for event_source in self.event_sources:
+                event_source.start()
         return self
 
     def stop(self) -> None:
-        self.event_source.stop()
+        for event_source in self.event_sources:
+            event_source.stop()
         self.api.stop()
         for proxy in self.proxies.values():
             proxy.close()
@@ -153,16 +171,18 @@ class LocalStack:
             return answer.status, answer.data.decode(errors="replace")
 
     def retry_queue_depth(self) -> int:
-        return self.event_source.queue_depth()
+        """Messages in the retry queue and, in buffered mode, the delivery queue."""
+        return sum(event_source.queue_depth() for event_source in self.event_sources)
 
     def wait_until_drained(self, timeout: float = 120.0) -> bool:
-        """Wait until the retry queue is empty (every message delivered or dead-lettered)."""
+        """Wait until the queues are empty (every message delivered or dead-lettered)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.retry_queue_depth() == 0:
                 return True
             if not self.poll:
-                self.event_source.poll_once(wait_seconds=0)
+                for event_source in self.event_sources:
+                    event_source.poll_once(wait_seconds=0)
             time.sleep(1.0)  # moto counts a queue's messages one by one: do not ask too often
         return False
 

@@ -46,7 +46,12 @@ class Template:
         return resources
 
     def of_type(self, kind: str) -> dict[str, JSON]:
-        return {name: r for name, r in self.resources.items() if r["Type"] == kind}
+        """The resources of one type that this deployment creates (their Condition, if any, holds)."""
+        return {name: r for name, r in self.resources.items() if r["Type"] == kind and self.exists(name)}
+
+    def exists(self, logical: str) -> bool:
+        condition = self.resources[logical].get("Condition")
+        return condition is None or self.condition(condition)
 
     def condition(self, name: str) -> bool:
         return bool(self.resolve(self.doc.get("Conditions", {})[name]))

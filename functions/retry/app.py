@@ -1,4 +1,7 @@
-"""Retry Lambda: SQS FIFO retry queue → Braze, with backoff, per-user order and a dead-letter queue."""
+"""Retry Lambda: SQS FIFO retry queue → Braze, with backoff, per-user order and a dead-letter queue.
+
+In buffered delivery mode it also works off the delivery queue; a batch comes from one queue, told apart by its
+records' eventSourceARN."""
 
 from __future__ import annotations
 
@@ -34,8 +37,11 @@ class RetryLater(Exception):
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    records = [QueueRecord(r["messageId"], r["receiptHandle"], r["body"]) for r in event.get("Records", ())]
-    result = runtime.retry_service().handle(records, context.get_remaining_time_in_millis)
+    raw_records = event.get("Records", ())
+    records = [QueueRecord(r["messageId"], r["receiptHandle"], r["body"]) for r in raw_records]
+    from_delivery_queue = bool(raw_records) and runtime.is_delivery_queue(raw_records[0].get("eventSourceARN", ""))
+    service = runtime.delivery_service() if from_delivery_queue else runtime.retry_service()
+    result = service.handle(records, context.get_remaining_time_in_millis)
     for name, value in result.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
     for latency in result.latencies_ms[:100]:

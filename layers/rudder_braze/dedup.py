@@ -15,6 +15,8 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from rudder_braze.mapping import TRACK, BrazeRequest
+
 JSON = dict[str, Any]
 Fingerprints = dict[str, str]
 
@@ -57,10 +59,15 @@ def _is_control(key: str, value: Any) -> bool:
     return isinstance(value, dict) and any(op in value for op in _OPERATIONS)
 
 
-def deduplicate(attributes: JSON, known: Fingerprints | None) -> tuple[JSON | None, Fingerprints]:
+def deduplicate(
+    attributes: JSON, known: Fingerprints | None, *, known_is_profile: bool = True
+) -> tuple[JSON | None, Fingerprints]:
     """Return the attributes worth sending (``None`` if only identifiers would remain) and the updated fingerprints.
 
     ``known`` is what was last sent for this user (``None``: nothing known, so everything is sent).
+    ``known_is_profile``: ``known`` describes the whole Braze profile (RudderStack's export lookup), so a key it
+    lacks has no value and a ``null`` for it is dropped. The bridge's own store only knows what it sent, so there a
+    ``null`` is dropped only when the value last sent was ``null`` too.
     """
     updated = dict(known or {})
     kept: JSON = {}
@@ -77,10 +84,47 @@ def deduplicate(attributes: JSON, known: Fingerprints | None) -> tuple[JSON | No
             kept[key] = value
             changed = True
         elif value is None:
-            if previous is not None and previous != _NULL:
+            if previous != _NULL and (previous is not None or not known_is_profile):
                 kept[key] = value
                 changed = True
         elif digest != previous:
             kept[key] = value
             changed = True
     return (kept if changed else None), updated
+
+
+def deduplicate_requests(
+    requests: list[BrazeRequest], fingerprints: dict[str, Fingerprints], *, known_is_profile: bool = True
+) -> list[BrazeRequest]:
+    """Strip unchanged attributes from an event's requests, updating ``fingerprints`` (user key → fingerprints) as
+    it goes; requests left with nothing to send are dropped."""
+    for request in requests:
+        if request.path != TRACK or "attributes" not in request.body:
+            continue
+        kept = []
+        for attributes in request.body["attributes"]:
+            key = user_key(attributes)
+            if key is None:  # no key to remember this user by: always sent
+                kept.append(attributes)
+                continue
+            reduced, fingerprints[key] = deduplicate(
+                attributes, fingerprints.get(key), known_is_profile=known_is_profile
+            )
+            if reduced is not None:
+                kept.append(reduced)
+        if kept:
+            request.body["attributes"] = kept
+        else:
+            del request.body["attributes"]
+    return [r for r in requests if any(v for k, v in r.body.items() if k != "partner")]
+
+
+def user_keys(requests: list[BrazeRequest]) -> set[str]:
+    """The fingerprint keys of the users whose attributes these requests write."""
+    return {
+        key
+        for request in requests
+        if request.path == TRACK
+        for attributes in request.body.get("attributes", ())
+        if (key := user_key(attributes)) is not None
+    }

@@ -44,6 +44,7 @@ class PendingEvent:
     first_seen: float  # epoch seconds when the bridge accepted the event
     attempts: int = 0  # Braze deliveries tried and failed so far
     last_error: str | None = None
+    seq: int = 0  # position in the body it came in: with first_seen, the order the bridge received events in
 
     def to_message(self) -> str:
         return json.dumps(
@@ -55,6 +56,7 @@ class PendingEvent:
                 "attempts": self.attempts,
                 "firstSeen": self.first_seen,
                 "lastError": self.last_error,
+                "seq": self.seq,
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -73,6 +75,7 @@ class PendingEvent:
                 first_seen=float(data["firstSeen"]),
                 attempts=int(data.get("attempts", 0)),
                 last_error=data.get("lastError"),
+                seq=int(data.get("seq", 0)),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise QueueFormatError(f"unreadable queue message: {exc}") from None
@@ -230,7 +233,9 @@ def deliver(
             continue
         event = state.event
         attempts = event.attempts + (1 if key in tried else 0)
-        pending = PendingEvent(event.key, event.user, state.left(), event.first_seen, attempts, failure.reason)
+        pending = PendingEvent(
+            event.key, event.user, state.left(), event.first_seen, attempts, failure.reason, event.seq
+        )
         (report.dead if failure.outcome is Outcome.PERMANENT else report.retry).append(pending)
     return report
 

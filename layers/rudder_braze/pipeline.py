@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from rudder_braze.config import BrazeSettings
-from rudder_braze.dedup import DUPLICATE_USER, Fingerprints, deduplicate, user_key
+from rudder_braze.dedup import DUPLICATE_USER, Fingerprints, deduplicate_requests
 from rudder_braze.errors import EventError
 from rudder_braze.inputs import read_events
 from rudder_braze.mapping import TRACK, BrazeRequest, transform_event
@@ -62,20 +62,7 @@ def deduplicate_result(result: EventResult, fingerprints: dict[str, Fingerprints
     A track keeps its events and purchases when its attributes are all duplicates; an identify whose attributes
     are all duplicates keeps only its identify merge and is marked as filtered.
     """
-    for request in result.requests or ():
-        if request.path != TRACK or "attributes" not in request.body:
-            continue
-        kept = []
-        for attributes in request.body["attributes"]:
-            key = user_key(attributes)
-            reduced, fingerprints[key or ""] = deduplicate(attributes, fingerprints.get(key or ""))
-            if reduced is not None:
-                kept.append(reduced)
-        if kept:
-            request.body["attributes"] = kept
-        else:
-            del request.body["attributes"]
-    requests = [r for r in result.requests or () if any(v for k, v in r.body.items() if k != "partner")]
+    requests = deduplicate_requests(result.requests or [], fingerprints)
     if result.event_type == "identify" and not any(r.path == TRACK for r in requests):
         result.filtered = DUPLICATE_USER
     result.requests = requests

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from rudder_braze.braze_client import BrazeResponse
+from rudder_braze.dedup import Fingerprints
 from rudder_braze.delivery import PendingEvent
 from rudder_braze.mapping import BrazeRequest
 
@@ -26,10 +27,24 @@ class ClaimResult:
     result: dict[str, Any] | None = None
 
 
+class QueueError(RuntimeError):
+    """Some events could not be put on a queue; ``keys`` names them."""
+
+    def __init__(self, message: str, keys: list[str]) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
 class Queue(Protocol):
     def enqueue(self, events: Sequence[PendingEvent]) -> None: ...
     def dead_letter(self, events: Sequence[PendingEvent], reason: str | None = None) -> None: ...
     def retry_later(self, receipt_handle: str, seconds: int) -> None: ...
+
+
+class Buffer(Protocol):
+    """The delivery queue of buffered mode: accepted events wait there to be packed into few Braze requests."""
+
+    def enqueue(self, events: Sequence[PendingEvent]) -> None: ...
 
 
 class Gate(Protocol):
@@ -44,3 +59,12 @@ class State(Protocol):
     def progress(self, keys: Sequence[str]) -> dict[str, tuple[list[BrazeRequest], int, str | None]]: ...
     def save_progress(self, event: PendingEvent) -> None: ...
     def clear_progress(self, key: str) -> None: ...
+    def finished(self, keys: Sequence[str]) -> set[str]: ...
+    def mark_finished(self, keys: Sequence[str]) -> None: ...
+
+
+class FingerprintStore(Protocol):
+    """``supportDedup``: per user, fingerprints of the attribute values Braze last accepted from the bridge."""
+
+    def load(self, users: Sequence[str]) -> dict[str, Fingerprints]: ...
+    def save(self, fingerprints: dict[str, Fingerprints]) -> None: ...

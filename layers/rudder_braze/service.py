@@ -17,10 +17,11 @@ from typing import Any
 
 from rudder_braze.braze_client import Outcome
 from rudder_braze.config import BrazeSettings
+from rudder_braze.dedup import Fingerprints, deduplicate_requests, user_keys
 from rudder_braze.delivery import DeliveryReport, PendingEvent, QueueFormatError, RetryPolicy, deliver, user_of
 from rudder_braze.inputs import content_key
 from rudder_braze.pipeline import EventResult, transform_events
-from rudder_braze.ports import Claim, Gate, Queue, Send, State
+from rudder_braze.ports import Buffer, Claim, FingerprintStore, Gate, Queue, QueueError, Send, State
 
 log = logging.getLogger("rudder_braze")
 
@@ -56,6 +57,63 @@ def _count_calls(report: DeliveryReport, counts: Counter[str], latencies: list[f
         latencies.append(call.elapsed_ms)
 
 
+def _log_partial_errors(report: DeliveryReport, counts: Counter[str], records: dict[str, str] | None = None) -> None:
+    for key, errors in report.item_errors.items():
+        counts["PartialErrors"] += len(errors)
+        where = {"sqsMessageId": records[key]} if records and key in records else {}
+        log.warning("Braze refused part of an event", extra={"messageId": key, "errors": errors, **where})
+
+
+@dataclass
+class _DedupRound:
+    known: dict[str, Fingerprints]
+    proposed: dict[str, Fingerprints]
+    writers: dict[str, set[str]]  # user key → the events that write that user's attributes
+
+
+class AttributeDedup:
+    """``supportDedup`` against the fingerprint store: strip unchanged attributes before sending, and remember what
+    Braze accepted afterwards. A user's fingerprints are saved only when every event writing to that user in the
+    round was delivered, so a value Braze never took is never taken for known."""
+
+    def __init__(self, store: FingerprintStore) -> None:
+        self.store = store
+
+    def strip(self, events: Sequence[PendingEvent]) -> _DedupRound | None:
+        writes = {event.key: user_keys(event.requests) for event in events}
+        users = sorted(set().union(*writes.values())) if writes else []
+        if not users:
+            return None
+        try:
+            known = self.store.load(users)
+        except Exception as exc:  # unknown means send everything: more data points, never a missed change
+            log.warning("fingerprint lookup failed (%s); sending every attribute", type(exc).__name__)
+            return None
+        proposed = dict(known)
+        writers: dict[str, set[str]] = {}
+        for event in events:
+            event.requests = deduplicate_requests(event.requests, proposed, known_is_profile=False)
+            for user in writes[event.key]:
+                writers.setdefault(user, set()).add(event.key)
+        return _DedupRound(known, proposed, writers)
+
+    def remember(self, round_: _DedupRound | None, delivered: Sequence[str]) -> None:
+        if round_ is None:
+            return
+        done = set(delivered)
+        changed = {
+            user: round_.proposed[user]
+            for user, keys in round_.writers.items()
+            if keys <= done and round_.proposed.get(user) != round_.known.get(user)
+        }
+        if not changed:
+            return
+        try:
+            self.store.save(changed)
+        except Exception as exc:  # the next event simply sends its attributes again
+            log.warning("could not save fingerprints (%s)", type(exc).__name__)
+
+
 class IngestService:
     """Validate, map and deliver a body of events; queue what Braze could not take now; never lose an event."""
 
@@ -67,10 +125,14 @@ class IngestService:
         queue: Queue,
         gate: Gate,
         state: State,
+        buffer: Buffer | None = None,
+        dedup: AttributeDedup | None = None,
         clock: Callable[[], float] = time.time,
         reserve_ms: int = 5000,
     ) -> None:
         self.settings, self.send, self.queue, self.gate, self.state = settings, send, queue, gate, state
+        self.buffer = buffer  # buffered mode: accepted events go to the delivery queue instead of Braze
+        self.dedup = dedup
         self.clock = clock
         self.reserve_ms = reserve_ms
 
@@ -107,9 +169,15 @@ class IngestService:
                 outcomes[key] = "filtered"
                 self.gate.complete(key, {"outcome": "filtered"})
             else:
-                fresh.append(PendingEvent(key, user_of(events[result.index], key), result.requests, now))
+                user = user_of(events[result.index], key)
+                fresh.append(PendingEvent(key, user, result.requests, now, seq=result.index))
             log.info("event accepted", extra={"messageId": key, "eventType": result.event_type})
         counts["EventsDuplicate"] = sum(1 for o in outcomes.values() if o == "duplicate")
+        if self.buffer is not None:
+            return self._buffer(
+                buffer=self.buffer, fresh=fresh, outcomes=outcomes, busy=busy, rejected=rejected, counts=counts,
+                received=len(events),
+            )  # fmt: skip
 
         try:
             waiting = self.state.users_with_pending(sorted({e.user for e in fresh}))
@@ -119,16 +187,15 @@ class IngestService:
         held = [e for e in fresh if e.user in waiting]
         for event in held:
             event.last_error = "held behind this user's updates already waiting in the retry queue"
+        sendable = [e for e in fresh if e.user not in waiting]
+        dedup_round = self.dedup.strip(sendable) if self.dedup else None
         report = deliver(
-            [e for e in fresh if e.user not in waiting],
-            self.send,
-            self.settings.track_batch_rule,
-            should_stop=lambda: remaining_ms() < self.reserve_ms,
+            sendable, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
         )
         _count_calls(report, counts, latencies)
-        for key, errors in report.item_errors.items():
-            counts["PartialErrors"] += len(errors)
-            log.warning("Braze refused part of an event", extra={"messageId": key, "errors": errors})
+        _log_partial_errors(report, counts)
+        if self.dedup:
+            self.dedup.remember(dedup_round, report.delivered)
         to_queue = held + report.retry
         try:
             if to_queue:
@@ -136,20 +203,9 @@ class IngestService:
             if report.dead:
                 self.queue.dead_letter(report.dead)
         except Exception as exc:
-            # Nothing was lost: the undelivered events are released so RudderStack's retry runs them again.
-            for event in [*to_queue, *report.dead]:
-                self.gate.release(event.key, exc)
             for key in report.delivered:
                 self.gate.complete(key, {"outcome": "delivered"})
-            counts["EnqueueFailures"] += 1
-            log.error("could not queue undelivered events (%s); asking the sender to retry", type(exc).__name__)
-            return IngestResult(
-                503,
-                {"error": "Braze is unavailable and the retry queue could not be reached; retry later",
-                 "rejected": rejected},
-                counts,
-                latencies,
-            )  # fmt: skip
+            return self._unqueueable([*to_queue, *report.dead], exc, rejected, counts, latencies)
         for user, count in Counter(event.user for event in to_queue).items():
             self._note_pending(user, count)
         for key in report.delivered:
@@ -187,6 +243,61 @@ class IngestService:
             status = 200
         return IngestResult(status, body, counts, latencies)
 
+    def _unqueueable(
+        self,
+        events: list[PendingEvent],
+        exc: Exception,
+        rejected: list[dict[str, Any]],
+        counts: Counter[str],
+        latencies: list[float],
+    ) -> IngestResult:
+        """Nothing is lost: events that could be neither delivered nor queued are released, so that RudderStack's
+        retry of this request runs them again."""
+        for event in events:
+            self.gate.release(event.key, exc)
+        counts["EnqueueFailures"] += 1
+        log.error("could not queue accepted events (%s); asking the sender to retry", type(exc).__name__)
+        return IngestResult(
+            503,
+            {"error": "the event queue could not be reached; retry later", "rejected": rejected},
+            counts,
+            latencies,
+        )
+
+    def _buffer(
+        self,
+        *,
+        buffer: Buffer,
+        fresh: list[PendingEvent],
+        outcomes: dict[str, str],
+        busy: list[str],
+        rejected: list[dict[str, Any]],
+        counts: Counter[str],
+        received: int,
+    ) -> IngestResult:
+        """Buffered mode: put the accepted events on the delivery queue and answer at once (202)."""
+        try:
+            if fresh:
+                buffer.enqueue(fresh)
+        except Exception as exc:
+            return self._unqueueable(fresh, exc, rejected, counts, [])
+        _in_parallel(lambda event: self.gate.complete(event.key, {"outcome": "queued"}), fresh)
+        counts["EventsBuffered"] = len(fresh)
+        tally = Counter(outcomes.values())
+        body: dict[str, Any] = {
+            "received": received,
+            "delivered": 0,
+            "queued": len(fresh),
+            "dead_lettered": 0,
+            "duplicates": tally["duplicate"],
+            "filtered": tally["filtered"],
+            "rejected": rejected,
+        }
+        if busy:
+            body["in_progress"] = busy
+            return IngestResult(503, {**body, "error": "some events are being processed by another request"}, counts)
+        return IngestResult(400 if rejected else 202, body, counts)
+
     def _note_pending(self, user: str, delta: int) -> None:
         try:
             self.state.change_pending(user, delta)
@@ -208,6 +319,39 @@ class RetryResult:
     failed: list[str]  # SQS message ids to report as batch item failures
     counts: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+
+
+def _read_records(
+    records: Sequence[QueueRecord], queue: Queue, counts: Counter[str], now: float
+) -> tuple[dict[str, PendingEvent], dict[str, QueueRecord]]:
+    """The events of a queue batch by messageId, in the order the bridge received them, and the record of each."""
+    events: dict[str, PendingEvent] = {}
+    record_of: dict[str, QueueRecord] = {}
+    for record in records:
+        try:
+            event = PendingEvent.from_message(record.body)
+        except QueueFormatError as exc:
+            # Not ours, or a future format: keep it, with the reason, rather than retrying it forever.
+            unreadable = PendingEvent(f"sqs:{record.message_id}", "unreadable", [], now, last_error=str(exc))
+            queue.dead_letter([unreadable])
+            counts["EventsDeadLettered"] += 1
+            continue
+        if event.key in events:
+            continue  # a copy of a message already in this batch
+        events[event.key] = event
+        record_of[event.key] = record
+    ordered = dict(sorted(events.items(), key=lambda item: (item[1].first_seen, item[1].seq)))
+    return ordered, record_of
+
+
+def _resume(events: dict[str, PendingEvent], state: State) -> dict[str, Any]:
+    """Apply what earlier attempts recorded: only the requests Braze has not accepted yet are sent again."""
+    progress = state.progress(list(events))
+    for key, (requests, attempts, last_error) in progress.items():
+        if key in events:
+            event = events[key]
+            event.requests, event.attempts, event.last_error = requests, attempts, last_error or event.last_error
+    return progress
 
 
 class RetryService:
@@ -232,26 +376,8 @@ class RetryService:
         counts: Counter[str] = Counter()
         latencies: list[float] = []
         now = self.clock()
-        events: dict[str, PendingEvent] = {}
-        record_of: dict[str, QueueRecord] = {}
-        for record in records:
-            try:
-                event = PendingEvent.from_message(record.body)
-            except QueueFormatError as exc:
-                # Not ours, or a future format: keep it, with the reason, rather than retrying it forever.
-                unreadable = PendingEvent(f"sqs:{record.message_id}", "unreadable", [], now, last_error=str(exc))
-                self.queue.dead_letter([unreadable])
-                counts["EventsDeadLettered"] += 1
-                continue
-            if event.key in events:
-                continue  # a copy of a message already in this batch
-            events[event.key] = event
-            record_of[event.key] = record
-        progress = self.state.progress(list(events))
-        for key, (requests, attempts, last_error) in progress.items():
-            if key in events:
-                event = events[key]
-                event.requests, event.attempts, event.last_error = requests, attempts, last_error or event.last_error
+        events, record_of = _read_records(records, self.queue, counts, now)
+        progress = _resume(events, self.state)
         counts["EventsRetried"] = len(events)
         attempts_before = {key: event.attempts for key, event in events.items()}
         give_up: list[PendingEvent] = []
@@ -267,9 +393,7 @@ class RetryService:
             sendable, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
         )
         _count_calls(report, counts, latencies)
-        for key, errors in report.item_errors.items():
-            counts["PartialErrors"] += len(errors)
-            log.warning("Braze refused part of an event", extra={"messageId": key, "errors": errors})
+        _log_partial_errors(report, counts, {key: record.message_id for key, record in record_of.items()})
         failed: list[str] = []
         backing_off: set[str] = set()
         for event in report.retry:
@@ -309,3 +433,92 @@ class RetryService:
                     self.state.clear_progress(event.key)
         except Exception as exc:  # bookkeeping only; the pending marker also expires by TTL
             log.warning("could not clear retry state (%s)", type(exc).__name__)
+
+
+class DeliveryService:
+    """Buffered mode: deliver a batch of the delivery queue, packed into as few Braze requests as Braze's limits
+    allow, each user's attribute objects coalesced.
+
+    A standard queue cannot hold a user's updates back while one of them waits out a backoff, so what Braze cannot
+    take now moves to the FIFO retry queue (and the user's later events follow it there while it waits). A record is
+    reported as a batch item failure only when its event could not be moved: SQS then hands it out again, and the
+    progress saved for it keeps what Braze already accepted from being sent twice. A record seen before (SQS
+    delivers at least once) is acknowledged without being sent again.
+    """
+
+    def __init__(
+        self,
+        settings: BrazeSettings,
+        *,
+        send: Send,
+        queue: Queue,
+        state: State,
+        dedup: AttributeDedup | None = None,
+        clock: Callable[[], float] = time.time,
+        reserve_ms: int = 5000,
+    ) -> None:
+        self.settings, self.send, self.queue, self.state, self.dedup = settings, send, queue, state, dedup
+        self.clock = clock
+        self.reserve_ms = reserve_ms
+
+    def handle(self, records: Sequence[QueueRecord], remaining_ms: Callable[[], int]) -> RetryResult:
+        counts: Counter[str] = Counter()
+        latencies: list[float] = []
+        events, record_of = _read_records(records, self.queue, counts, self.clock())
+        # No state, no way to tell a second copy from a first: raising leaves the whole batch on the queue.
+        seen = self.state.finished(list(events))
+        counts["EventsDuplicate"] = len(seen)
+        events = {key: event for key, event in events.items() if key not in seen}
+        _resume(events, self.state)
+        attempts_before = {key: event.attempts for key, event in events.items()}
+        try:
+            waiting = self.state.users_with_pending(sorted({event.user for event in events.values()}))
+        except Exception as exc:  # cannot tell: send them all through the retry queue, behind anything waiting
+            log.warning("pending-user lookup failed (%s); moving this batch to the retry queue", type(exc).__name__)
+            waiting = {event.user for event in events.values()}
+        held = [event for event in events.values() if event.user in waiting]
+        for event in held:
+            event.last_error = "held behind this user's updates already waiting in the retry queue"
+        sendable = [event for event in events.values() if event.user not in waiting]
+        dedup_round = self.dedup.strip(sendable) if self.dedup else None
+        report = deliver(
+            sendable, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
+        )
+        _count_calls(report, counts, latencies)
+        _log_partial_errors(report, counts, {key: record.message_id for key, record in record_of.items()})
+        if self.dedup:
+            self.dedup.remember(dedup_round, report.delivered)
+        unmoved = self._move([*held, *report.retry], self.queue.enqueue)
+        unmoved |= self._move(report.dead, self.queue.dead_letter)
+        moved = [event for event in [*held, *report.retry] if event.key not in unmoved]
+        try:
+            # First the ordering marks, then the copies' marks, then what is left of the events SQS hands out again.
+            for user, count in Counter(event.user for event in moved).items():
+                self.state.change_pending(user, count)
+            self.state.mark_finished([key for key in events if key not in unmoved])
+            for event in [*report.retry, *report.dead]:
+                if event.key in unmoved and event.attempts != attempts_before[event.key]:
+                    self.state.save_progress(event)
+        except Exception as exc:  # bookkeeping: only a second copy of a message or a rare reordering could follow
+            log.warning("could not record delivery state (%s)", type(exc).__name__)
+        for event in report.dead:
+            log.error("dead-lettered", extra={"messageId": event.key, "reason": event.last_error})
+        counts["EventsDelivered"] = len(report.delivered)
+        counts["EventsQueued"] = len(moved)
+        counts["EventsDeadLettered"] += len([e for e in report.dead if e.key not in unmoved])
+        return RetryResult([record_of[key].message_id for key in unmoved], counts, latencies)
+
+    @staticmethod
+    def _move(events: list[PendingEvent], put: Callable[[Sequence[PendingEvent]], None]) -> set[str]:
+        """Put events on a queue; the keys of those that could not be put there."""
+        if not events:
+            return set()
+        try:
+            put(events)
+        except QueueError as exc:
+            log.error("could not move events to a queue (%s); SQS will hand them out again", exc)
+            return set(exc.keys) & {event.key for event in events}
+        except Exception as exc:
+            log.error("could not move events to a queue (%s); SQS will hand them out again", type(exc).__name__)
+            return {event.key for event in events}
+        return set()

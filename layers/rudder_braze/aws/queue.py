@@ -1,4 +1,4 @@
-"""The retry queue (SQS FIFO, one message group per user) and its dead-letter queue.
+"""The retry queue (SQS FIFO, one message group per user), its dead-letter queue, and buffered mode's delivery queue.
 
 FIFO message groups give per-user order: while one of a user's messages waits for its retry (its visibility
 timeout pushed back), SQS hands out none of that user's later messages. Deduplication ids come from the event's
@@ -14,17 +14,10 @@ from typing import Any
 
 from rudder_braze.aws import aws_client
 from rudder_braze.delivery import PendingEvent
+from rudder_braze.ports import QueueError
 
 _BATCH = 10
 _REASON_LIMIT = 900
-
-
-class QueueError(RuntimeError):
-    """Some events could not be put on a queue; ``keys`` names them."""
-
-    def __init__(self, message: str, keys: list[str]) -> None:
-        super().__init__(message)
-        self.keys = keys
 
 
 def _digest(text: str) -> str:
@@ -36,10 +29,8 @@ def group_id(user: str) -> str:
     return _digest(user)
 
 
-class RetryQueue:
-    def __init__(self, queue_url: str, dead_letter_url: str, client: Any = None) -> None:
-        self.queue_url = queue_url
-        self.dead_letter_url = dead_letter_url
+class _Sqs:
+    def __init__(self, client: Any = None) -> None:
         self._client = client
 
     @property
@@ -64,6 +55,24 @@ class RetryQueue:
                 last_error = str(failure.get("Code", "failed"))
         if failed:
             raise QueueError(f"could not enqueue {len(failed)} event(s): {last_error}", failed)
+
+
+class DeliveryQueue(_Sqs):
+    """Buffered mode's delivery queue (standard SQS, so that Lambda can gather large batches over a window)."""
+
+    def __init__(self, queue_url: str, client: Any = None) -> None:
+        super().__init__(client)
+        self.queue_url = queue_url
+
+    def enqueue(self, events: Sequence[PendingEvent]) -> None:
+        self._send(self.queue_url, [(event.key, {"MessageBody": event.to_message()}) for event in events])
+
+
+class RetryQueue(_Sqs):
+    def __init__(self, queue_url: str, dead_letter_url: str, client: Any = None) -> None:
+        super().__init__(client)
+        self.queue_url = queue_url
+        self.dead_letter_url = dead_letter_url
 
     def enqueue(self, events: Sequence[PendingEvent]) -> None:
         """Put events on the retry queue, behind anything their user already has there."""

@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING
 from rudder_braze.braze_client import BrazeClient
 from rudder_braze.config import BrazeSettings, load_settings
 from rudder_braze.delivery import RetryPolicy
-from rudder_braze.service import IngestService, RetryService
+from rudder_braze.service import AttributeDedup, DeliveryService, IngestService, RetryService
 from rudder_braze.webhook import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, Webhook
 
 if TYPE_CHECKING:  # the AWS adapters import boto3: only on the paths that use them
-    from rudder_braze.aws.queue import RetryQueue
+    from rudder_braze.aws.queue import DeliveryQueue, RetryQueue
     from rudder_braze.aws.secrets import SecretStore
     from rudder_braze.aws.state import StateTable
 
@@ -87,6 +87,33 @@ def _state() -> StateTable:
     return StateTable(_env("STATE_TABLE_NAME"), ttl_seconds=int(_env("STATE_TTL_SECONDS", str(3 * 24 * 3600))))
 
 
+def buffered() -> bool:
+    """``DeliveryMode`` of the template: ``direct`` (the ingest calls Braze) or ``buffered`` (a delivery queue)."""
+    mode = _env("DELIVERY_MODE", "direct")
+    if mode not in ("direct", "buffered"):
+        raise RuntimeError(f"DELIVERY_MODE is {mode!r}; use direct or buffered")
+    return mode == "buffered"
+
+
+def is_delivery_queue(event_source_arn: str) -> bool:
+    return buffered() and event_source_arn == _env("DELIVERY_QUEUE_ARN")
+
+
+@cache
+def _delivery_queue() -> DeliveryQueue:
+    from rudder_braze.aws.queue import DeliveryQueue
+
+    return DeliveryQueue(_env("DELIVERY_QUEUE_URL"))
+
+
+def _dedup() -> AttributeDedup | None:
+    if not settings().support_dedup:
+        return None
+    from rudder_braze.aws.state import FingerprintTable
+
+    return AttributeDedup(FingerprintTable(_state(), ttl_seconds=int(_env("DEDUP_TTL_SECONDS", str(7 * 24 * 3600)))))
+
+
 @cache
 def ingest_service() -> IngestService:
     from rudder_braze.aws.idempotency import EventGate
@@ -97,6 +124,8 @@ def ingest_service() -> IngestService:
         queue=_queue(),
         gate=EventGate(_env("STATE_TABLE_NAME"), int(_env("IDEMPOTENCY_TTL_SECONDS", str(48 * 3600)))),
         state=_state(),
+        buffer=_delivery_queue() if buffered() else None,
+        dedup=_dedup(),
         reserve_ms=int(_env("INGEST_RESERVE_MS", "5000")),
     )
 
@@ -128,7 +157,21 @@ def retry_service() -> RetryService:
     )
 
 
+@cache
+def delivery_service() -> DeliveryService:
+    return DeliveryService(
+        _settings_with_app_key(),
+        send=braze().send,
+        queue=_queue(),
+        state=_state(),
+        dedup=_dedup(),
+        reserve_ms=int(_env("RETRY_RESERVE_MS", "5000")),
+    )
+
+
 def reset() -> None:
     """Forget every cached object (tests start each scenario from a cold start)."""
-    for built in (secrets, settings, braze, _queue, _state, ingest_service, webhook, retry_service):
+    built_objects = (secrets, settings, braze, _queue, _delivery_queue, _state, ingest_service, webhook,
+                     retry_service, delivery_service)  # fmt: skip
+    for built in built_objects:
         built.cache_clear()

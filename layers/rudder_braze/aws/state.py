@@ -1,8 +1,10 @@
 """Per-user and per-event state in the bridge's DynamoDB table (the idempotency table, key ``id``, TTL
 ``expiration``): which users have updates waiting in the retry queue, and what a retried event still has to send.
 
-Item ids: ``pending#<user>`` (a counter of the user's queued events) and ``progress#<messageId>`` (the requests
-left and the attempts made, written only when a retry made progress or failed).
+Item ids: ``pending#<user>`` (a counter of the user's queued events), ``progress#<messageId>`` (the requests
+left and the attempts made, written only when a retry made progress or failed), ``done#<messageId>`` (a
+delivery-queue message already handled, so a second copy of it is not sent again) and ``fp#<user key>`` (the
+fingerprints of the attribute values Braze last accepted for a user, for ``supportDedup``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from rudder_braze.aws import aws_client
+from rudder_braze.dedup import Fingerprints
 from rudder_braze.delivery import PendingEvent
 from rudder_braze.mapping import BrazeRequest
 
@@ -45,6 +48,13 @@ class StateTable:
                     found[item["id"]["S"]] = item
                 keys = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
         return found
+
+    def _put_many(self, items: list[dict[str, Any]]) -> None:
+        for start in range(0, len(items), 25):
+            writes: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+            while writes:
+                answer = self.client.batch_write_item(RequestItems={self.table_name: writes})
+                writes = answer.get("UnprocessedItems", {}).get(self.table_name, [])
 
     # --- users with events waiting in the retry queue -----------------------------------------------------------
 
@@ -96,3 +106,43 @@ class StateTable:
 
     def clear_progress(self, key: str) -> None:
         self.client.delete_item(TableName=self.table_name, Key={"id": {"S": f"progress#{key}"}})
+
+    # --- delivery-queue messages already handled ------------------------------------------------------------
+
+    def finished(self, keys: Iterable[str]) -> set[str]:
+        return {item_id.removeprefix("done#") for item_id in self._get_many([f"done#{key}" for key in keys])}
+
+    def mark_finished(self, keys: Iterable[str]) -> None:
+        expiration = self._expiration()
+        self._put_many([{"id": {"S": f"done#{key}"}, "expiration": expiration} for key in keys])
+
+
+class FingerprintTable:
+    """``supportDedup`` fingerprints in the state table, one item per user, expiring ``ttl_seconds`` after the last
+    write (so a profile changed in Braze by something else is trusted again after that long at most)."""
+
+    def __init__(self, table: StateTable, ttl_seconds: int = 7 * 24 * 3600) -> None:
+        self.table = table
+        self.ttl_seconds = ttl_seconds
+
+    def load(self, users: Iterable[str]) -> dict[str, Fingerprints]:
+        items = self.table._get_many([f"fp#{user}" for user in users])
+        now = time.time()
+        return {
+            item_id.removeprefix("fp#"): json.loads(item["fingerprints"]["S"])
+            for item_id, item in items.items()
+            if int(item.get("expiration", {}).get("N", "0")) > now
+        }
+
+    def save(self, fingerprints: dict[str, Fingerprints]) -> None:
+        expiration = {"N": str(int(time.time()) + self.ttl_seconds)}
+        self.table._put_many(
+            [
+                {
+                    "id": {"S": f"fp#{user}"},
+                    "fingerprints": {"S": json.dumps(values, separators=(",", ":"), sort_keys=True)},
+                    "expiration": expiration,
+                }
+                for user, values in fingerprints.items()
+            ]
+        )
