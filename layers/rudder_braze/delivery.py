@@ -146,6 +146,17 @@ def _object_count(request: BrazeRequest) -> int:
     return sum(len(v) for v in request.body.values() if isinstance(v, list))
 
 
+def _chunks(
+    batch: list[tuple[str, list[BrazeRequest]]], rule: TrackBatchRule, isolated: set[str], remaining: dict[str, Any]
+) -> list[BrazeRequest]:
+    """The batch packed, except the isolated users' events: one request (or set of requests) per event, in order."""
+    packed = pack([item for item in batch if remaining[item[0]].event.user not in isolated], rule, coalesce=True)
+    for item in batch:
+        if remaining[item[0]].event.user in isolated:
+            packed += pack([item], rule, coalesce=True)
+    return packed
+
+
 def deliver(
     events: Sequence[PendingEvent],
     send: Callable[[BrazeRequest], BrazeResponse],
@@ -162,6 +173,7 @@ def deliver(
     failures: dict[str, Classification] = {}
     held_users: dict[str, Classification] = {}
     tried: set[str] = set()  # events whose own request failed (held events do not use up an attempt)
+    isolated: set[str] = set()  # users whose events go one per request (a packed request of theirs was refused)
 
     def fail(key: str, classification: Classification) -> None:
         previous = failures.get(key)
@@ -187,7 +199,7 @@ def deliver(
             if not batch:
                 break
             failed_now = False
-            for chunk in pack(batch, rule, coalesce=True):
+            for chunk in _chunks(batch, rule, isolated, remaining):
                 if should_stop():
                     stop = Classification(Outcome.RETRYABLE, "not sent: the invocation ran out of time")
                     for key, _ in batch:
@@ -215,6 +227,12 @@ def deliver(
                         for key in chunk.message_ids:
                             report.item_errors.setdefault(key, []).append(classification.reason)
                     continue
+                if classification.outcome is Outcome.PERMANENT and len(chunk.message_ids) > 1:
+                    # Braze refused the whole packed request for something in one event: send these users' events
+                    # one per request, so that only the event at fault is dead-lettered.
+                    isolated.update(remaining[key].event.user for key in chunk.message_ids)
+                    failed_now = True
+                    break
                 if classification.retry_after is not None:
                     report.retry_after = max(report.retry_after or 0.0, classification.retry_after)
                 tried.update(chunk.message_ids)

@@ -57,11 +57,19 @@ def _count_calls(report: DeliveryReport, counts: Counter[str], latencies: list[f
         latencies.append(call.elapsed_ms)
 
 
-def _log_partial_errors(report: DeliveryReport, counts: Counter[str], records: dict[str, str] | None = None) -> None:
+def _log_partial_errors(
+    report: DeliveryReport, counts: Counter[str], records: dict[str, QueueRecord] | None = None
+) -> dict[str, list[str]]:
+    """Log and count the objects Braze refused, per event; returns them by the SQS record they came from."""
+    by_record: dict[str, list[str]] = {}
     for key, errors in report.item_errors.items():
         counts["PartialErrors"] += len(errors)
-        where = {"sqsMessageId": records[key]} if records and key in records else {}
+        where = {}
+        if records and key in records:
+            where["sqsMessageId"] = records[key].message_id
+            by_record[records[key].message_id] = errors
         log.warning("Braze refused part of an event", extra={"messageId": key, "errors": errors, **where})
+    return by_record
 
 
 @dataclass
@@ -296,7 +304,7 @@ class IngestService:
         if busy:
             body["in_progress"] = busy
             return IngestResult(503, {**body, "error": "some events are being processed by another request"}, counts)
-        return IngestResult(400 if rejected else 202, body, counts)
+        return IngestResult(400 if rejected else 202 if fresh else 200, body, counts)
 
     def _note_pending(self, user: str, delta: int) -> None:
         try:
@@ -319,6 +327,7 @@ class RetryResult:
     failed: list[str]  # SQS message ids to report as batch item failures
     counts: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+    partial_errors: dict[str, list[str]] = field(default_factory=dict)  # SQS message id → objects Braze refused
 
 
 def _read_records(
@@ -393,7 +402,7 @@ class RetryService:
             sendable, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
         )
         _count_calls(report, counts, latencies)
-        _log_partial_errors(report, counts, {key: record.message_id for key, record in record_of.items()})
+        partial_errors = _log_partial_errors(report, counts, record_of)
         failed: list[str] = []
         backing_off: set[str] = set()
         for event in report.retry:
@@ -421,7 +430,7 @@ class RetryService:
         self._finish([events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events], progress)
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsDeadLettered"] += len(dead)
-        return RetryResult(failed, counts, latencies)
+        return RetryResult(failed, counts, latencies, partial_errors)
 
     def _finish(self, finished: list[PendingEvent], progress: dict[str, Any]) -> None:
         """These events left the retry queue (delivered or dead-lettered): their users no longer wait on them."""
@@ -485,7 +494,7 @@ class DeliveryService:
             sendable, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
         )
         _count_calls(report, counts, latencies)
-        _log_partial_errors(report, counts, {key: record.message_id for key, record in record_of.items()})
+        partial_errors = _log_partial_errors(report, counts, record_of)
         if self.dedup:
             self.dedup.remember(dedup_round, report.delivered)
         unmoved = self._move([*held, *report.retry], self.queue.enqueue)
@@ -506,7 +515,7 @@ class DeliveryService:
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsQueued"] = len(moved)
         counts["EventsDeadLettered"] += len([e for e in report.dead if e.key not in unmoved])
-        return RetryResult([record_of[key].message_id for key in unmoved], counts, latencies)
+        return RetryResult([record_of[key].message_id for key in unmoved], counts, latencies, partial_errors)
 
     @staticmethod
     def _move(events: list[PendingEvent], put: Callable[[Sequence[PendingEvent]], None]) -> set[str]:

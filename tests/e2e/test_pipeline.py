@@ -19,20 +19,28 @@ CONFIG = {"dataCenter": "US-01", "sendPurchaseEventWithExtraProperties": True}
 # Retry timing compressed so a storm drains within the test (and attempts scaled up to cover the same span as the
 # template's 10 attempts over about half an hour); everything else is the template's.
 FAST = {"RETRY_BASE_DELAY_SECONDS": "0.5", "RETRY_MAX_DELAY_SECONDS": "4", "RETRY_MAX_ATTEMPTS": "60"}
+MODES = {"direct": {"DeliveryMode": "direct"}, "buffered": {"DeliveryMode": "buffered"}}  # template defaults else
 
 
-def start(tmp_path: Path, **options: Any) -> LocalStack:
+def start(tmp_path: Path, mode: str = "direct", **options: Any) -> LocalStack:
     env = {**FAST, **options.pop("env", {})}
-    return LocalStack(braze_config=CONFIG, env_overrides=env, log_dir=tmp_path / "logs", **options).start()
+    return LocalStack(
+        braze_config=CONFIG, env_overrides=env, parameters=MODES[mode], log_dir=tmp_path / "logs", **options
+    ).start()
 
 
-@pytest.fixture
-def stack(tmp_path: Path) -> Iterator[LocalStack]:
-    local = start(tmp_path)
+@pytest.fixture(params=list(MODES))
+def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalStack]:
+    local = start(tmp_path, request.param)
     try:
         yield local
     finally:
         local.stop()
+
+
+def accepted(stack: LocalStack) -> int:
+    """What the webhook answers for events it took: 200 (Braze has them) or, buffered, 202 (queued)."""
+    return 202 if stack.parameters.get("DeliveryMode") == "buffered" else 200
 
 
 def samples() -> list[dict[str, Any]]:
@@ -80,15 +88,18 @@ def test_storm_of_throttling_errors_drops_and_an_outage_stores_every_event_exact
 def test_rudderstack_retrying_the_same_message_three_times_is_stored_once(stack: LocalStack) -> None:
     (event,) = [e for e in samples() if e["messageId"] == "sample-order-1"]  # two purchases
     answers = [stack.post("/v1/webhook", event) for _ in range(3)]
-    assert [status for status, _ in answers] == [200, 200, 200]
+    assert [status for status, _ in answers] == [accepted(stack), 200, 200]
     assert [body["duplicates"] for _, body in answers] == [0, 1, 1]
+    assert stack.wait_until_drained(timeout=60)
     assert len([s for s in stack.simulator.stored if s.kind == "purchases"]) == 2
 
 
 def test_a_request_braze_refuses_for_good_lands_in_the_dlq_with_its_reason(stack: LocalStack) -> None:
     stack.simulator.set_faults({"reject_permanently": ["Doomed"]})
     status, body = stack.post("/v1/track", {"userId": "u-1", "event": "Doomed", "messageId": "doomed-1"})
-    assert (status, body["dead_lettered"]) == (200, 1)
+    # Direct: Braze refused it during the request. Buffered: queued now, refused when its batch is delivered.
+    assert (status, body["dead_lettered"] + body["queued"]) == (accepted(stack), 1)
+    assert stack.wait_until_drained(timeout=60)
     (dead,) = stack.dead_letters()
     assert dead["body"]["messageId"] == "doomed-1" and "blacklisted" in dead["reason"]
 
@@ -106,8 +117,9 @@ def test_ssm_unreachable_after_warm_up_does_not_stop_delivery(tmp_path: Path) ->
         stack.stop()
 
 
-def test_sqs_refusing_the_enqueue_answers_5xx_and_the_retry_loses_nothing(tmp_path: Path) -> None:
-    stack = start(tmp_path, breakable=("sqs",))
+@pytest.mark.parametrize("mode", list(MODES))
+def test_sqs_refusing_the_enqueue_answers_5xx_and_the_retry_loses_nothing(tmp_path: Path, mode: str) -> None:
+    stack = start(tmp_path, mode, breakable=("sqs",))
     try:
         stack.simulator.set_faults({"throttle_rate": 1.0})
         stack.proxies["sqs"].cut()

@@ -11,6 +11,7 @@ import pytest
 from samtranslator.translator.transform import transform
 from samtranslator.yaml_helper import yaml_parse
 
+from local.template import Template as LocalTemplate
 from tests.conftest import ROOT
 
 Template = dict[str, Any]
@@ -77,15 +78,66 @@ def test_retry_queue_is_fifo_encrypted_and_redrives_to_a_fourteen_day_dead_lette
     assert queue["KmsMasterKeyId"] and dlq["KmsMasterKeyId"]
 
 
+def _mapping_of(template: Template, queue: str) -> dict[str, Any]:
+    mappings: list[dict[str, Any]] = [
+        m["Properties"]
+        for m in resources(template, "AWS::Lambda::EventSourceMapping").values()
+        if m["Properties"]["EventSourceArn"] == {"Fn::GetAtt": [queue, "Arn"]}
+    ]
+    (mapping,) = mappings
+    return mapping
+
+
 def test_sqs_event_source_reports_batch_failures_and_caps_concurrency(template: Template) -> None:
-    (mapping,) = resources(template, "AWS::Lambda::EventSourceMapping").values()
-    properties = mapping["Properties"]
-    assert properties["EventSourceArn"] == {"Fn::GetAtt": ["RetryQueue", "Arn"]}
+    properties = _mapping_of(template, "RetryQueue")
     assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     assert properties["ScalingConfig"]["MaximumConcurrency"] == {"Ref": "RetryMaxConcurrency"}
     retry = template["Resources"]["RetryFunction"]["Properties"]
-    # Reserved concurrency below the ESM's maximum would throttle invocations and burn receive attempts.
-    assert retry["ReservedConcurrentExecutions"] == {"Ref": "RetryMaxConcurrency"}
+    # Reserved concurrency below the ESM's maximum would throttle invocations and burn receive attempts; buffered
+    # mode has two sources, so none is reserved there.
+    assert retry["ReservedConcurrentExecutions"] == {
+        "Fn::If": ["BufferedDelivery", {"Ref": "AWS::NoValue"}, {"Ref": "RetryMaxConcurrency"}]
+    }
+
+
+def test_delivery_mode_defaults_to_direct_and_buffered_adds_its_queue_and_event_source() -> None:
+    direct, buffered = LocalTemplate("dev"), LocalTemplate("dev", {"DeliveryMode": "buffered"})
+    assert direct.parameters["DeliveryMode"] == "direct"
+    parts = ("DeliveryQueue", "DeliveryDeadLetterQueue", "DeliveryEventSource", "DeliveryDeadLetterAlarm")
+    assert not any(direct.exists(name) for name in parts)
+    assert all(buffered.exists(name) for name in parts)
+
+
+def test_delivery_queue_gathers_large_batches_for_the_retry_function(template: Template) -> None:
+    queue = template["Resources"]["DeliveryQueue"]["Properties"]
+    # Lambda gathers batches over a window only from standard queues: a FIFO queue would cap a batch at 10.
+    assert "FifoQueue" not in queue and queue["KmsMasterKeyId"] == "alias/aws/sqs"
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["DeliveryDeadLetterQueue", "Arn"]}
+    assert queue["VisibilityTimeout"] >= 6 * template["Resources"]["RetryFunction"]["Properties"]["Timeout"]
+    mapping = _mapping_of(template, "DeliveryQueue")
+    assert mapping["FunctionName"] == {"Ref": "RetryFunction"}
+    assert mapping["BatchSize"] == {"Ref": "DeliveryBatchSize"}
+    assert mapping["MaximumBatchingWindowInSeconds"] == {"Ref": "DeliveryBatchWindowSeconds"}
+    assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    for function in ("IngestFunction", "RetryFunction"):
+        env = template["Resources"][function]["Properties"]["Environment"]["Variables"]
+        assert env["DELIVERY_MODE"] == {"Ref": "DeliveryMode"}
+        assert env["DELIVERY_QUEUE_ARN"] == {
+            "Fn::If": ["BufferedDelivery", {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}, {"Ref": "AWS::NoValue"}]
+        }
+
+
+def test_buffered_mode_grants_exactly_what_each_function_does_with_the_delivery_queue(template: Template) -> None:
+    def granted(role: str) -> list[str]:
+        return sorted(
+            action
+            for s in _statements(template, role)
+            if s["Resource"] == {"Fn::GetAtt": ["DeliveryQueue", "Arn"]}
+            for action in ([s["Action"]] if isinstance(s["Action"], str) else s["Action"])
+        )
+
+    assert granted("IngestRole") == ["sqs:SendMessage"]
+    assert granted("RetryRole") == ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
 
 
 def test_state_table_is_on_demand_with_ttl_encryption_and_point_in_time_recovery(template: Template) -> None:
@@ -135,7 +187,10 @@ def test_each_function_reads_exactly_its_own_parameters(template: Template) -> N
 
 def test_queues_and_table_are_the_only_data_resources_granted(template: Template) -> None:
     ingest = {json.dumps(s["Resource"]) for s in _statements(template, "IngestRole") if "sqs:SendMessage" in str(s)}
-    assert ingest == {json.dumps([{"Fn::GetAtt": ["RetryQueue", "Arn"]}, {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}])}
+    assert ingest == {
+        json.dumps([{"Fn::GetAtt": ["RetryQueue", "Arn"]}, {"Fn::GetAtt": ["DeadLetterQueue", "Arn"]}]),
+        json.dumps({"Fn::GetAtt": ["DeliveryQueue", "Arn"]}),  # buffered mode only
+    }
     for role in ("IngestRole", "RetryRole"):
         tables = [s["Resource"] for s in _statements(template, role) if "dynamodb:" in str(s["Action"])]
         assert tables == [{"Fn::GetAtt": ["StateTable", "Arn"]}]

@@ -51,6 +51,26 @@ def test_throttled_events_are_retried_with_only_what_was_not_accepted() -> None:
     assert pending.attempts == 1 and "429" in (pending.last_error or "")
 
 
+def test_a_packed_request_refused_for_one_event_dead_letters_only_that_event() -> None:
+    def braze_answer(request: BrazeRequest) -> BrazeResponse:
+        values = [a["email"] for a in request.body.get("attributes", ())]
+        return BrazeResponse(400, {"message": "bad email"}) if "bad" in values else OK
+
+    braze = ScriptedBraze(braze_answer)
+    events = [track("a", "a@x", "m1"), track("b", "bad", "m2"), track("c", "c@x", "m3"), custom_event("b", 4)]
+    report = deliver(events, braze, TrackBatchRule.TOTAL_50)
+    assert [e.key for e in report.dead] == ["m2"] and "bad email" in (report.dead[0].last_error or "")
+    assert sorted(report.delivered) == ["m1", "m3", "m4"] and not report.retry
+    # One packed try, then one request per event of the users in the refused request, in their order.
+    assert [sorted(k for k in r.body if k != "partner") for r in braze.received] == [
+        ["attributes", "events"],
+        ["attributes"],
+        ["attributes"],
+        ["attributes"],
+        ["events"],
+    ]
+
+
 def custom_event(user: str, n: int) -> PendingEvent:
     body = {"partner": "RudderStack", "events": [{"name": f"e{n}", "external_id": user}]}
     return PendingEvent(f"m{n}", f"u:{user}", [BrazeRequest("/users/track", body)], first_seen=0.0)

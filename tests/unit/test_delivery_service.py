@@ -1,0 +1,145 @@
+"""DeliveryService and AttributeDedup with in-memory stand-ins for the queue, the state table and Braze."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from rudder_braze.braze_client import BrazeResponse
+from rudder_braze.config import load_settings
+from rudder_braze.dedup import Fingerprints, deduplicate, fingerprint
+from rudder_braze.delivery import PendingEvent
+from rudder_braze.mapping import BrazeRequest
+from rudder_braze.ports import QueueError
+from rudder_braze.service import AttributeDedup, DeliveryService, QueueRecord
+
+OK = BrazeResponse(201, {"message": "success"})
+THROTTLED = BrazeResponse(429, "", {"X-RateLimit-Reset": "0"})
+
+
+class MemoryQueue:
+    def __init__(self, refuse: set[str] | None = None) -> None:
+        self.refuse = refuse or set()
+        self.queued: list[PendingEvent] = []
+        self.dead: list[PendingEvent] = []
+
+    def enqueue(self, events: Sequence[PendingEvent]) -> None:
+        refused = [e.key for e in events if e.key in self.refuse]
+        self.queued += [e for e in events if e.key not in self.refuse]
+        if refused:
+            raise QueueError("refused", refused)
+
+    def dead_letter(self, events: Sequence[PendingEvent], reason: str | None = None) -> None:
+        self.dead += events
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        raise AssertionError("the delivery queue never backs off in place")
+
+
+class MemoryState:
+    def __init__(self) -> None:
+        self.pending: Counter[str] = Counter()
+        self.saved: dict[str, PendingEvent] = {}
+        self.done: set[str] = set()
+
+    def users_with_pending(self, users: Sequence[str]) -> set[str]:
+        return {u for u in users if self.pending[u] > 0}
+
+    def change_pending(self, user: str, delta: int) -> None:
+        self.pending[user] += delta
+
+    def progress(self, keys: Sequence[str]) -> dict[str, tuple[list[BrazeRequest], int, str | None]]:
+        return {k: (self.saved[k].requests, self.saved[k].attempts, None) for k in keys if k in self.saved}
+
+    def save_progress(self, event: PendingEvent) -> None:
+        self.saved[event.key] = event
+
+    def clear_progress(self, key: str) -> None:
+        self.saved.pop(key, None)
+
+    def finished(self, keys: Sequence[str]) -> set[str]:
+        return set(keys) & self.done
+
+    def mark_finished(self, keys: Sequence[str]) -> None:
+        self.done.update(keys)
+
+
+class MemoryFingerprints:
+    def __init__(self) -> None:
+        self.items: dict[str, Fingerprints] = {}
+
+    def load(self, users: Sequence[str]) -> dict[str, Fingerprints]:
+        return {u: dict(self.items[u]) for u in users if u in self.items}
+
+    def save(self, fingerprints: dict[str, Fingerprints]) -> None:
+        self.items.update(fingerprints)
+
+
+def event(key: str, user: str, *, first_seen: float = 0.0, seq: int = 0, **attributes: Any) -> PendingEvent:
+    body = {"partner": "RudderStack", "attributes": [{"external_id": user, **attributes}]}
+    return PendingEvent(key, f"u:{user}", [BrazeRequest("/users/track", body)], first_seen, seq=seq)
+
+
+def records(*events: PendingEvent) -> list[QueueRecord]:
+    return [QueueRecord(f"sqs-{e.key}", f"receipt-{e.key}", e.to_message()) for e in events]
+
+
+def service(answer: BrazeResponse, queue: MemoryQueue, state: MemoryState) -> tuple[DeliveryService, list[Any]]:
+    sent: list[Any] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        sent.append(request.body)
+        return answer
+
+    return DeliveryService(load_settings({}), send=send, queue=queue, state=state), sent
+
+
+def test_a_batch_is_sorted_into_the_order_the_bridge_received_it() -> None:
+    queue, state = MemoryQueue(), MemoryState()
+    deliveries, sent = service(OK, queue, state)
+    later, earlier = event("m2", "a", first_seen=2.0, plan="new"), event("m1", "a", first_seen=1.0, plan="old")
+    result = deliveries.handle(records(later, earlier), lambda: 30000)
+    assert result.failed == [] and sent[0]["attributes"] == [{"external_id": "a", "plan": "new"}]
+
+
+def test_an_event_the_retry_queue_refuses_stays_on_the_delivery_queue_and_nothing_else_does() -> None:
+    queue, state = MemoryQueue(refuse={"m2"}), MemoryState()
+    deliveries, _ = service(THROTTLED, queue, state)
+    result = deliveries.handle(records(event("m1", "a", x=1), event("m2", "b", x=2)), lambda: 30000)
+    assert result.failed == ["sqs-m2"]
+    assert [e.key for e in queue.queued] == ["m1"] and state.pending == Counter({"u:a": 1})
+    assert state.done == {"m1"}  # m2 comes back from SQS and must be sent then
+
+
+def test_a_second_copy_is_acknowledged_without_sending() -> None:
+    queue, state = MemoryQueue(), MemoryState()
+    deliveries, sent = service(OK, queue, state)
+    deliveries.handle(records(event("m1", "a", x=1)), lambda: 30000)
+    result = deliveries.handle(records(event("m1", "a", x=1)), lambda: 30000)
+    assert len(sent) == 1 and result.counts["EventsDuplicate"] == 1 and result.failed == []
+
+
+def test_dedup_remembers_only_what_braze_accepted() -> None:
+    store = MemoryFingerprints()
+    dedup = AttributeDedup(store)
+    first = [event("m1", "a", plan="pro"), event("m2", "b", plan="pro")]
+    round_ = dedup.strip(first)
+    dedup.remember(round_, ["m1"])  # b's write failed: b stays unknown
+    assert set(store.items) == {"ext:a"} and store.items["ext:a"]["plan"] == fingerprint("pro")
+    again = [event("m3", "a", plan="pro", seats=2), event("m4", "b", plan="pro")]
+    dedup.strip(again)
+    assert again[0].requests[0].body["attributes"] == [{"external_id": "a", "seats": 2}]
+    assert again[1].requests[0].body["attributes"] == [{"external_id": "b", "plan": "pro"}]
+
+
+def test_a_null_is_sent_unless_the_store_knows_it_was_null() -> None:
+    # The bridge's store only knows what it sent: a key it never wrote may hold a value in Braze.
+    assert deduplicate({"external_id": "a", "coupon": None}, {}, known_is_profile=False)[0] == {
+        "external_id": "a",
+        "coupon": None,
+    }
+    known = {"coupon": fingerprint(None)}
+    assert deduplicate({"external_id": "a", "coupon": None}, known, known_is_profile=False)[0] is None
+    # RudderStack's lookup returns the whole profile: a key it lacks has no value to clear.
+    assert deduplicate({"external_id": "a", "coupon": None}, {})[0] is None
