@@ -52,14 +52,14 @@ deploy: build ## deploy one environment: make deploy ENV=prod
 secrets: install ## write the SSM SecureStrings of one environment: make secrets ENV=dev (from env vars or a prompt)
 	$(PY) tools/ssm_secrets.py --env $(ENV) $(if $(ROTATE),--rotate-token,)
 
-demo: install ## the whole pipeline locally (no AWS, no Docker) with Braze faults; ends with lost=0 duplicates=0
-	$(PY) -m local.demo
+demo: install ## the whole pipeline locally (no AWS, no Docker) with Braze faults; ends with lost=0 duplicates=0 (MODE=buffered)
+	$(PY) -m local.demo --mode $${MODE:-direct}
 
-local: install ## the local stack for manual use: webhook on :3000 (PORT), Braze simulator on :4000 (BRAZE_PORT)
+local: install ## the local stack for manual use: webhook on :3000 (PORT), Braze simulator on :4000 (BRAZE_PORT), MODE=buffered
 	$(PY) -m local.run
 
 loadtest: install ## steady load on the local stack (RATE=25 requests/s for SECONDS=60, Braze throttling 10%)
-	$(PY) -m local.loadtest --rate $${RATE:-25} --seconds $${SECONDS:-60}
+	$(PY) -m local.loadtest --rate $${RATE:-25} --seconds $${SECONDS:-60} --mode $${MODE:-direct}
 
 bench: build ## benchmarks over the reference workload; writes docs/performance.md; last line is one JSON object
 	PYTHONPATH=$(CURDIR) $(PY) tools/bench.py

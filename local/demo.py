@@ -40,15 +40,16 @@ def samples() -> list[list[dict[str, object]]]:
 DEMO_TIMING = {"RETRY_BASE_DELAY_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "8", "RETRY_MAX_ATTEMPTS": "40"}
 
 
-def run(count: int, outage_seconds: float) -> int:
+def run(count: int, outage_seconds: float, mode: str = "direct") -> int:
     started = time.monotonic()
     stack = LocalStack(
         braze_config=DEMO_CONFIG,
         env_overrides=DEMO_TIMING,
+        parameters={"DeliveryMode": mode},
         log_dir=ROOT / ".local-run" / "logs",
     ).start()
     try:
-        print(f"local stack up: webhook {stack.webhook_url}, Braze simulator {stack.simulator_server.url}")
+        print(f"local stack up ({mode} delivery): webhook {stack.webhook_url}, Braze {stack.simulator_server.url}")
         print(f"retry timing compressed for the demo: {DEMO_TIMING}")
         print("function logs and metrics (EMF): .local-run/logs/ingest.log, .local-run/logs/retry.log")
         events = generate(count)
@@ -75,7 +76,7 @@ def run(count: int, outage_seconds: float) -> int:
     print(f"dead-lettered             {summary.dead_lettered} {summary.dead_letter_reasons or ''}")
     print(f"Braze requests            {summary.braze_requests} by status {summary.braze_statuses}")
     print(f"delivery latency          p50 {summary.latency_p50_ms:.0f} ms, p95 {summary.latency_p95_ms:.0f} ms")
-    print(f"retry queue drained       {'yes' if drained else 'NO'} after {time.monotonic() - started:.0f} s")
+    print(f"queues drained            {'yes' if drained else 'NO'} after {time.monotonic() - started:.0f} s")
     for problem in summary.problems:
         print(f"  {problem}")
     print(summary.last_line())
@@ -86,8 +87,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=2000)
     parser.add_argument("--outage", type=float, default=10.0, help="seconds of Braze outage")
+    parser.add_argument("--mode", choices=("direct", "buffered"), default="direct", help="the DeliveryMode parameter")
     args = parser.parse_args()
-    return run(args.events, args.outage)
+    return run(args.events, args.outage, args.mode)
 
 
 if __name__ == "__main__":

@@ -63,9 +63,10 @@ class LoadResult:
                 and self.memory_growth < 1.25)  # fmt: skip
 
 
-def run(rate: float, seconds: float, throttle: float, log_dir: Path) -> LoadResult:
+def run(rate: float, seconds: float, throttle: float, log_dir: Path, mode: str = "direct") -> LoadResult:
     stack = LocalStack(
         braze_config=CONFIG,
+        parameters={"DeliveryMode": mode},
         env_overrides={"RETRY_BASE_DELAY_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "8", "RETRY_MAX_ATTEMPTS": "40"},
         log_dir=log_dir,
     ).start()
@@ -127,8 +128,9 @@ def main() -> int:
     parser.add_argument("--rate", type=float, default=25.0, help="requests per second")
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--throttle", type=float, default=0.1, help="share of Braze requests answered 429")
+    parser.add_argument("--mode", choices=("direct", "buffered"), default="direct", help="the DeliveryMode parameter")
     args = parser.parse_args()
-    result = run(args.rate, args.seconds, args.throttle, ROOT / ".local-run" / "logs")
+    result = run(args.rate, args.seconds, args.throttle, ROOT / ".local-run" / "logs", args.mode)
     print(f"offered {args.rate:.0f} requests/s for {args.seconds:.0f} s; achieved {result.rate:.1f} requests/s")
     print(f"webhook latency p50 {result.percentile(50):.0f} ms, p95 {result.percentile(95):.0f} ms,"
           f" p99 {result.percentile(99):.0f} ms")  # fmt: skip

@@ -24,8 +24,16 @@ def main() -> int:
     stopping = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
-    stack = LocalStack(token=token, api_port=port, braze_port=braze_port, log_dir=ROOT / ".local-run" / "logs").start()
+    mode = os.environ.get("MODE", "direct")  # the template's DeliveryMode
+    stack = LocalStack(
+        token=token,
+        api_port=port,
+        braze_port=braze_port,
+        parameters={"DeliveryMode": mode},
+        log_dir=ROOT / ".local-run" / "logs",
+    ).start()
     try:
+        print(f"delivery mode   {mode} (MODE=direct|buffered)")
         print(f"webhook         {stack.webhook_url}  (Authorization: Bearer {token})")
         print(f"HTTP API        {stack.api.url}/v1/{{batch,identify,track,page,screen,group,alias}}")
         print(f"Braze simulator {stack.simulator_server.url}  (GET /_sim/requests, /_sim/objects, /_sim/stats)")

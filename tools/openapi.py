@@ -54,7 +54,10 @@ def _answers(accepted: bool) -> dict[str, Any]:
     }
     if accepted:
         answers["200"] = {"description": "delivered (or duplicate, or dead-lettered)", "content": _json(result)}
-        answers["202"] = {"description": "accepted, queued for retry", "content": _json(result)}
+        answers["202"] = {
+            "description": "accepted and queued (for retry, or in buffered mode for the next delivery batch)",
+            "content": _json(result),
+        }
     return answers
 
 

@@ -2,16 +2,27 @@
 
 from __future__ import annotations
 
+import importlib
 import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
-import fastjsonschema
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import rudder_braze
 from rudder_braze.errors import EventError
-from rudder_braze.validation import EVENT_TYPES, fast_validator, record_validator, validate_event
+from rudder_braze.validation import (
+    COMPILED_PACKAGE,
+    EVENT_TYPES,
+    fast_validator,
+    record_validator,
+    validate_event,
+    write_compiled,
+)
 from tests import strategies
 
 
@@ -86,9 +97,41 @@ events = st.builds(
 @given(events)
 def test_compiled_validator_accepts_and_rejects_exactly_what_jsonschema_does(event: dict[str, Any]) -> None:
     name = event["type"]
+    assert accepts(fast_validator(name), event) == record_validator(name).is_valid(event), json.dumps(event)
+
+
+def accepts(validator: Callable[[Any], Any], event: Any) -> bool:
     try:
-        fast_validator(name)(event)
-        fast_ok = True
-    except fastjsonschema.JsonSchemaValueException:
-        fast_ok = False
-    assert fast_ok == record_validator(name).is_valid(event), json.dumps(event)
+        validator(event)
+    except ValueError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def built_validators(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Callable[[Any], Any]]]:
+    """The validators as the layer build writes them, imported from a temporary copy of the package."""
+    root = tmp_path_factory.mktemp("layer")
+    write_compiled(root / "compiled_schemas")
+    rudder_braze.__path__.append(str(root))
+    try:
+        yield {name: importlib.import_module(f"{COMPILED_PACKAGE}.{name}").validate for name in EVENT_TYPES}
+    finally:
+        rudder_braze.__path__.remove(str(root))
+        for module in [m for m in sys.modules if m.startswith(COMPILED_PACKAGE)]:
+            del sys.modules[module]
+
+
+def test_built_validators_do_not_import_fastjsonschema(built_validators: dict[str, Any]) -> None:
+    for validator in built_validators.values():
+        source = Path(validator.__code__.co_filename).read_text(encoding="utf-8")
+        assert "import fastjsonschema" not in source and "from fastjsonschema" not in source
+
+
+@settings(max_examples=600, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(events)
+def test_built_validators_accept_and_reject_exactly_what_jsonschema_does(
+    built_validators: dict[str, Callable[[Any], Any]], event: dict[str, Any]
+) -> None:
+    name = event["type"]
+    assert accepts(built_validators[name], event) == record_validator(name).is_valid(event), json.dumps(event)
