@@ -122,7 +122,49 @@ class AttributeDedup:
             log.warning("could not save fingerprints (%s)", type(exc).__name__)
 
 
-class IngestService:
+class _Delivering:
+    """What the three ways to Braze share: holding the events of users whose updates wait in the retry queue, and
+    sending the rest packed (without unchanged attributes under ``supportDedup``), counted and logged."""
+
+    settings: BrazeSettings
+    send: Send
+    state: State
+    dedup: AttributeDedup | None
+    reserve_ms: int
+
+    def _hold_waiting(self, events: list[PendingEvent]) -> tuple[list[PendingEvent], list[PendingEvent]]:
+        """``(held, sendable)``: a user with updates in the retry queue gets the new ones queued behind them."""
+        try:
+            waiting = self.state.users_with_pending(sorted({event.user for event in events}))
+        except Exception as exc:  # cannot tell: queue them all behind whatever may be waiting; never drop
+            log.warning("pending-user lookup failed (%s); queueing these events", type(exc).__name__)
+            waiting = {event.user for event in events}
+        held = [event for event in events if event.user in waiting]
+        for event in held:
+            event.last_error = "held behind this user's updates already waiting in the retry queue"
+        return held, [event for event in events if event.user not in waiting]
+
+    def _deliver(
+        self,
+        events: list[PendingEvent],
+        remaining_ms: Callable[[], int],
+        counts: Counter[str],
+        latencies: list[float],
+        records: dict[str, QueueRecord] | None = None,
+    ) -> tuple[DeliveryReport, dict[str, list[str]]]:
+        """Send now; the report, and the objects Braze refused by SQS record (when ``records`` are given)."""
+        dedup_round = self.dedup.strip(events) if self.dedup else None
+        report = deliver(
+            events, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
+        )
+        _count_calls(report, counts, latencies)
+        partial_errors = _log_partial_errors(report, counts, records)
+        if self.dedup:
+            self.dedup.remember(dedup_round, report.delivered)
+        return report, partial_errors
+
+
+class IngestService(_Delivering):
     """Validate, map and deliver a body of events; queue what Braze could not take now; never lose an event."""
 
     def __init__(
@@ -187,23 +229,8 @@ class IngestService:
                 received=len(events),
             )  # fmt: skip
 
-        try:
-            waiting = self.state.users_with_pending(sorted({e.user for e in fresh}))
-        except Exception as exc:  # cannot tell: queue them all behind whatever may be waiting; never drop
-            log.warning("pending-user lookup failed (%s); queueing this body", type(exc).__name__)
-            waiting = {e.user for e in fresh}
-        held = [e for e in fresh if e.user in waiting]
-        for event in held:
-            event.last_error = "held behind this user's updates already waiting in the retry queue"
-        sendable = [e for e in fresh if e.user not in waiting]
-        dedup_round = self.dedup.strip(sendable) if self.dedup else None
-        report = deliver(
-            sendable, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
-        )
-        _count_calls(report, counts, latencies)
-        _log_partial_errors(report, counts)
-        if self.dedup:
-            self.dedup.remember(dedup_round, report.delivered)
+        held, sendable = self._hold_waiting(fresh)
+        report, _ = self._deliver(sendable, remaining_ms, counts, latencies)
         to_queue = held + report.retry
         try:
             if to_queue:
@@ -363,7 +390,7 @@ def _resume(events: dict[str, PendingEvent], state: State) -> dict[str, Any]:
     return progress
 
 
-class RetryService:
+class RetryService(_Delivering):
     """Deliver the events of a retry-queue batch; back off, or dead-letter what can never succeed."""
 
     def __init__(
@@ -378,6 +405,7 @@ class RetryService:
         reserve_ms: int = 5000,
     ) -> None:
         self.settings, self.send, self.queue, self.state, self.policy = settings, send, queue, state, policy
+        self.dedup = None  # a retried event was stripped when it was first sent, if at all
         self.clock = clock
         self.reserve_ms = reserve_ms
 
@@ -398,11 +426,7 @@ class RetryService:
             else:
                 event.last_error = reason
                 give_up.append(event)
-        report = deliver(
-            sendable, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
-        )
-        _count_calls(report, counts, latencies)
-        partial_errors = _log_partial_errors(report, counts, record_of)
+        report, partial_errors = self._deliver(sendable, remaining_ms, counts, latencies, record_of)
         failed: list[str] = []
         backing_off: set[str] = set()
         for event in report.retry:
@@ -444,7 +468,7 @@ class RetryService:
             log.warning("could not clear retry state (%s)", type(exc).__name__)
 
 
-class DeliveryService:
+class DeliveryService(_Delivering):
     """Buffered mode: deliver a batch of the delivery queue, packed into as few Braze requests as Braze's limits
     allow, each user's attribute objects coalesced.
 
@@ -480,23 +504,8 @@ class DeliveryService:
         events = {key: event for key, event in events.items() if key not in seen}
         _resume(events, self.state)
         attempts_before = {key: event.attempts for key, event in events.items()}
-        try:
-            waiting = self.state.users_with_pending(sorted({event.user for event in events.values()}))
-        except Exception as exc:  # cannot tell: send them all through the retry queue, behind anything waiting
-            log.warning("pending-user lookup failed (%s); moving this batch to the retry queue", type(exc).__name__)
-            waiting = {event.user for event in events.values()}
-        held = [event for event in events.values() if event.user in waiting]
-        for event in held:
-            event.last_error = "held behind this user's updates already waiting in the retry queue"
-        sendable = [event for event in events.values() if event.user not in waiting]
-        dedup_round = self.dedup.strip(sendable) if self.dedup else None
-        report = deliver(
-            sendable, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
-        )
-        _count_calls(report, counts, latencies)
-        partial_errors = _log_partial_errors(report, counts, record_of)
-        if self.dedup:
-            self.dedup.remember(dedup_round, report.delivered)
+        held, sendable = self._hold_waiting(list(events.values()))
+        report, partial_errors = self._deliver(sendable, remaining_ms, counts, latencies, record_of)
         unmoved = self._move([*held, *report.retry], self.queue.enqueue)
         unmoved |= self._move(report.dead, self.queue.dead_letter)
         moved = [event for event in [*held, *report.retry] if event.key not in unmoved]
