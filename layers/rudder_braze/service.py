@@ -487,11 +487,14 @@ class DeliveryService(_Delivering):
         queue: Queue,
         state: State,
         dedup: AttributeDedup | None = None,
+        rounds: int = 3,
         clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
         reserve_ms: int = 5000,
     ) -> None:
         self.settings, self.send, self.queue, self.state, self.dedup = settings, send, queue, state, dedup
-        self.clock = clock
+        self.rounds = rounds  # sends of a batch before what Braze still refuses moves to the retry queue
+        self.clock, self.sleep = clock, sleep
         self.reserve_ms = reserve_ms
 
     def handle(self, records: Sequence[QueueRecord], remaining_ms: Callable[[], int]) -> RetryResult:
@@ -505,7 +508,7 @@ class DeliveryService(_Delivering):
         _resume(events, self.state)
         attempts_before = {key: event.attempts for key, event in events.items()}
         held, sendable = self._hold_waiting(list(events.values()))
-        report, partial_errors = self._deliver(sendable, remaining_ms, counts, latencies, record_of)
+        report, partial_errors = self._deliver_in_rounds(sendable, remaining_ms, counts, latencies, record_of)
         unmoved = self._move([*held, *report.retry], self.queue.enqueue)
         unmoved |= self._move(report.dead, self.queue.dead_letter)
         moved = [event for event in [*held, *report.retry] if event.key not in unmoved]
@@ -525,6 +528,36 @@ class DeliveryService(_Delivering):
         counts["EventsQueued"] = len(moved)
         counts["EventsDeadLettered"] += len([e for e in report.dead if e.key not in unmoved])
         return RetryResult([record_of[key].message_id for key in unmoved], counts, latencies, partial_errors)
+
+    def _deliver_in_rounds(
+        self,
+        events: list[PendingEvent],
+        remaining_ms: Callable[[], int],
+        counts: Counter[str],
+        latencies: list[float],
+        records: dict[str, QueueRecord],
+    ) -> tuple[DeliveryReport, dict[str, list[str]]]:
+        """Send the batch; what Braze throttled or failed is sent again, still packed and in order, after its
+        rate-limit reset or 1, 2, 4… s, while the invocation has time: a 5xx on a packed request would otherwise
+        send its whole share of the batch through the FIFO retry queue, ten events per batch."""
+        total = DeliveryReport()
+        partial_errors: dict[str, list[str]] = {}
+        for round_ in range(max(1, self.rounds)):
+            report, partial = self._deliver(events, remaining_ms, counts, latencies, records)
+            total.delivered += report.delivered
+            total.dead += report.dead
+            total.item_errors.update(report.item_errors)
+            total.calls += report.calls
+            partial_errors.update(partial)
+            events = report.retry
+            wait = report.retry_after if report.retry_after is not None else float(2**round_)
+            last = round_ == self.rounds - 1
+            if not events or last or remaining_ms() - wait * 1000 < 2 * self.reserve_ms:
+                total.retry, total.retry_after = events, report.retry_after
+                break
+            log.info("sending again after a wait", extra={"events": len(events), "waitSeconds": wait})
+            self.sleep(wait)
+        return total, partial_errors
 
     @staticmethod
     def _move(events: list[PendingEvent], put: Callable[[Sequence[PendingEvent]], None]) -> set[str]:

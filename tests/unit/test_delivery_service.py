@@ -85,14 +85,22 @@ def records(*events: PendingEvent) -> list[QueueRecord]:
     return [QueueRecord(f"sqs-{e.key}", f"receipt-{e.key}", e.to_message()) for e in events]
 
 
-def service(answer: BrazeResponse, queue: MemoryQueue, state: MemoryState) -> tuple[DeliveryService, list[Any]]:
+def service(
+    answer: BrazeResponse | list[BrazeResponse],
+    queue: MemoryQueue,
+    state: MemoryState,
+    waits: list[float] | None = None,
+) -> tuple[DeliveryService, list[Any]]:
+    """A delivery service whose Braze answers ``answer`` (or each of a list in turn, then the last one again)."""
     sent: list[Any] = []
+    answers = answer if isinstance(answer, list) else [answer]
 
     def send(request: BrazeRequest) -> BrazeResponse:
         sent.append(request.body)
-        return answer
+        return answers[min(len(sent), len(answers)) - 1]
 
-    return DeliveryService(load_settings({}), send=send, queue=queue, state=state), sent
+    sleep = (waits if waits is not None else []).append
+    return DeliveryService(load_settings({}), send=send, queue=queue, state=state, sleep=sleep), sent
 
 
 def test_a_batch_is_sorted_into_the_order_the_bridge_received_it() -> None:
@@ -110,6 +118,34 @@ def test_an_event_the_retry_queue_refuses_stays_on_the_delivery_queue_and_nothin
     assert result.failed == ["sqs-m2"]
     assert [e.key for e in queue.queued] == ["m1"] and state.pending == Counter({"u:a": 1})
     assert state.done == {"m1"}  # m2 comes back from SQS and must be sent then
+
+
+def test_a_failed_send_is_sent_again_packed_before_anything_moves_to_the_retry_queue() -> None:
+    queue, state = MemoryQueue(), MemoryState()
+    waits: list[float] = []
+    deliveries, sent = service([BrazeResponse(503, "busy"), OK], queue, state, waits)
+    result = deliveries.handle(records(event("m1", "a", x=1), event("m2", "b", x=2)), lambda: 30000)
+    assert result.failed == [] and queue.queued == [] and result.counts["EventsDelivered"] == 2
+    assert len(sent) == 2 and len(sent[1]["attributes"]) == 2  # the same packed request, once more
+    assert waits == [1.0]
+
+
+def test_what_still_fails_after_the_rounds_moves_with_its_attempts_counted() -> None:
+    queue, state = MemoryQueue(), MemoryState()
+    waits: list[float] = []
+    deliveries, sent = service(THROTTLED, queue, state, waits)
+    deliveries.handle(records(event("m1", "a", x=1)), lambda: 30000)
+    assert len(sent) == 3 and waits == [1.0, 2.0]  # the reset Braze gave has passed: 1 s, then 2 s
+    (moved,) = queue.queued
+    assert moved.attempts == 3 and state.pending == Counter({"u:a": 1})
+
+
+def test_no_second_round_without_the_time_for_it() -> None:
+    queue, state = MemoryQueue(), MemoryState()
+    waits: list[float] = []
+    deliveries, sent = service(BrazeResponse(500, "down"), queue, state, waits)
+    deliveries.handle(records(event("m1", "a", x=1)), lambda: 9000)  # less than twice the 5 s reserve left
+    assert len(sent) == 1 and waits == [] and [e.key for e in queue.queued] == ["m1"]
 
 
 def test_a_second_copy_is_acknowledged_without_sending() -> None:

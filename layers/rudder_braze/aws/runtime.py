@@ -165,6 +165,7 @@ def delivery_service() -> DeliveryService:
         queue=_queue(),
         state=_state(),
         dedup=_dedup(),
+        rounds=int(_env("DELIVERY_ROUNDS", "3")),
         reserve_ms=int(_env("RETRY_RESERVE_MS", "5000")),
     )
 
