@@ -145,10 +145,12 @@ def write(path: Path, figures: dict[str, float]) -> None:
         "  bytecode and its schema validators written out as Python by the build), timed around the import in a fresh",
         "  `python3.13` each run (so neither the interpreter's start nor its exit counts), in turns with the",
         "  Powertools modules alone, median of 15 each, on this machine (faster than a 512 MB Lambda, but its speed",
-        "  drifts: the same import takes 120 to 180 ms from one run to the next, so the fastest run is given too).",
-        "  Most of it is the Powertools modules issue 3 asks for: the event",
-        "  handler package imports every resolver (AppSync brings asyncio, about 30 ms) and the batch utility",
-        "  imports asyncio too; jsonschema, fastjsonschema, urllib3 and boto3 are not imported at cold start.",
+        "  drifts from one run to the next by a third or more, so the fastest run is given too). Most of it is the",
+        "  Powertools modules issue 3 asks for: the event handler package imports every resolver (AppSync brings",
+        "  asyncio, about 30 ms) and the batch utility imports asyncio too; this project's own modules add about",
+        f"  {f['cold_import_ingest_ms'] - f['cold_import_ingest_powertools_ms']:.0f} ms (ingest) and"
+        f" {f['cold_import_retry_ms'] - f['cold_import_retry_powertools_ms']:.0f} ms (retry). jsonschema,"
+        " fastjsonschema, urllib3 and boto3 are not imported at cold start.",
         "",
         "![delivery rate against the rate limit](performance-rate-limit.png)",
         "",
