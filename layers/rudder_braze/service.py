@@ -123,14 +123,25 @@ class AttributeDedup:
 
 
 class _Delivering:
-    """What the three ways to Braze share: holding the events of users whose updates wait in the retry queue, and
-    sending the rest packed (without unchanged attributes under ``supportDedup``), counted and logged."""
+    """What the three ways to Braze share: their collaborators, holding the events of users whose updates wait in
+    the retry queue, and sending the rest packed (without unchanged attributes under ``supportDedup``), counted
+    and logged."""
 
-    settings: BrazeSettings
-    send: Send
-    state: State
-    dedup: AttributeDedup | None
-    reserve_ms: int
+    def __init__(
+        self,
+        settings: BrazeSettings,
+        *,
+        send: Send,
+        queue: Queue,
+        state: State,
+        dedup: AttributeDedup | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        reserve_ms: int = 5000,
+    ) -> None:
+        self.settings, self.send, self.queue, self.state, self.dedup = settings, send, queue, state, dedup
+        self.clock, self.sleep = clock, sleep
+        self.reserve_ms = reserve_ms  # no Braze call starts with less of the invocation left
 
     def _hold_waiting(self, events: list[PendingEvent]) -> tuple[list[PendingEvent], list[PendingEvent]]:
         """``(held, sendable)``: a user with updates in the retry queue gets the new ones queued behind them."""
@@ -144,24 +155,50 @@ class _Delivering:
             event.last_error = "held behind this user's updates already waiting in the retry queue"
         return held, [event for event in events if event.user not in waiting]
 
+    def _note_pending(self, queued: Sequence[PendingEvent]) -> None:
+        """These events went to the retry queue: their users' later events must queue behind them."""
+        for user, count in Counter(event.user for event in queued).items():
+            try:
+                self.state.change_pending(user, count)
+            except Exception as exc:  # ordering help only: the event itself is safe in the queue
+                log.warning("could not record a pending user (%s)", type(exc).__name__)
+
     def _deliver(
         self,
         events: list[PendingEvent],
         remaining_ms: Callable[[], int],
         counts: Counter[str],
         latencies: list[float],
+        *,
         records: dict[str, QueueRecord] | None = None,
+        rounds: int = 1,
     ) -> tuple[DeliveryReport, dict[str, list[str]]]:
-        """Send now; the report, and the objects Braze refused by SQS record (when ``records`` are given)."""
+        """Send now; the report, and the objects Braze refused by SQS record (when ``records`` are given).
+
+        With ``rounds`` > 1, what Braze throttled or failed is sent again, still packed and in order, after its
+        rate-limit reset or 1, 2, 4… s, while the invocation has time for it."""
         dedup_round = self.dedup.strip(events) if self.dedup else None
-        report = deliver(
-            events, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
-        )
-        _count_calls(report, counts, latencies)
-        partial_errors = _log_partial_errors(report, counts, records)
+        total = DeliveryReport()
+        for round_ in range(max(1, rounds)):
+            report = deliver(
+                events, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < self.reserve_ms
+            )
+            total.delivered += report.delivered
+            total.dead += report.dead
+            total.item_errors.update(report.item_errors)
+            total.calls += report.calls
+            total.retry, total.retry_after = report.retry, report.retry_after
+            events = report.retry
+            wait = report.retry_after if report.retry_after is not None else float(2**round_)
+            if not events or round_ >= rounds - 1 or remaining_ms() - wait * 1000 < 2 * self.reserve_ms:
+                break
+            log.info("sending again after a wait", extra={"events": len(events), "waitSeconds": wait})
+            self.sleep(wait)
+        _count_calls(total, counts, latencies)
+        partial_errors = _log_partial_errors(total, counts, records)
         if self.dedup:
-            self.dedup.remember(dedup_round, report.delivered)
-        return report, partial_errors
+            self.dedup.remember(dedup_round, total.delivered)
+        return total, partial_errors
 
 
 class IngestService(_Delivering):
@@ -180,11 +217,9 @@ class IngestService(_Delivering):
         clock: Callable[[], float] = time.time,
         reserve_ms: int = 5000,
     ) -> None:
-        self.settings, self.send, self.queue, self.gate, self.state = settings, send, queue, gate, state
+        super().__init__(settings, send=send, queue=queue, state=state, dedup=dedup, clock=clock, reserve_ms=reserve_ms)
+        self.gate = gate
         self.buffer = buffer  # buffered mode: accepted events go to the delivery queue instead of Braze
-        self.dedup = dedup
-        self.clock = clock
-        self.reserve_ms = reserve_ms
 
     def handle(self, events: list[Any], remaining_ms: Callable[[], int]) -> IngestResult:
         counts: Counter[str] = Counter(EventsReceived=len(events))
@@ -224,10 +259,15 @@ class IngestService(_Delivering):
             log.info("event accepted", extra={"messageId": key, "eventType": result.event_type})
         counts["EventsDuplicate"] = sum(1 for o in outcomes.values() if o == "duplicate")
         if self.buffer is not None:
-            return self._buffer(
-                buffer=self.buffer, fresh=fresh, outcomes=outcomes, busy=busy, rejected=rejected, counts=counts,
-                received=len(events),
-            )  # fmt: skip
+            try:
+                if fresh:
+                    self.buffer.enqueue(fresh)
+            except Exception as exc:
+                return self._unqueueable(fresh, exc, rejected, counts, latencies)
+            counts["EventsBuffered"] = len(fresh)
+            outcomes.update((event.key, "queued") for event in fresh)
+            _in_parallel(lambda event: self.gate.complete(event.key, {"outcome": "queued"}), fresh)
+            return self._answer(len(events), outcomes, rejected, busy, counts=counts, latencies=latencies)
 
         held, sendable = self._hold_waiting(fresh)
         report, _ = self._deliver(sendable, remaining_ms, counts, latencies)
@@ -241,8 +281,7 @@ class IngestService(_Delivering):
             for key in report.delivered:
                 self.gate.complete(key, {"outcome": "delivered"})
             return self._unqueueable([*to_queue, *report.dead], exc, rejected, counts, latencies)
-        for user, count in Counter(event.user for event in to_queue).items():
-            self._note_pending(user, count)
+        self._note_pending(to_queue)
         for key in report.delivered:
             outcomes[key] = "delivered"
         for event in to_queue:
@@ -254,9 +293,26 @@ class IngestService(_Delivering):
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsQueued"] = len(to_queue)
         counts["EventsDeadLettered"] = len(report.dead)
+        return self._answer(
+            len(events), outcomes, rejected, busy, counts=counts, latencies=latencies, partial_errors=report.item_errors
+        )
+
+    @staticmethod
+    def _answer(
+        received: int,
+        outcomes: dict[str, str],
+        rejected: list[dict[str, Any]],
+        busy: list[str],
+        *,
+        counts: Counter[str],
+        latencies: list[float],
+        partial_errors: dict[str, list[str]] | None = None,
+    ) -> IngestResult:
+        """The webhook's answer: 503 if another request holds some events, 400 if some were invalid, 202 if some
+        were queued, else 200; always the tally of what happened to each event."""
         tally = Counter(outcomes.values())
         body: dict[str, Any] = {
-            "received": len(events),
+            "received": received,
             "delivered": tally["delivered"],
             "queued": tally["queued"],
             "dead_lettered": tally["dead_lettered"],
@@ -264,18 +320,13 @@ class IngestService(_Delivering):
             "filtered": tally["filtered"],
             "rejected": rejected,
         }
-        if report.item_errors:
-            body["partial_errors"] = report.item_errors
+        if partial_errors:
+            body["partial_errors"] = partial_errors
         if busy:
             body["in_progress"] = busy
             return IngestResult(503, {**body, "error": "some events are being processed by another request"},
                                 counts, latencies)  # fmt: skip
-        if rejected:
-            status = 400
-        elif tally["queued"]:
-            status = 202
-        else:
-            status = 200
+        status = 400 if rejected else 202 if tally["queued"] else 200
         return IngestResult(status, body, counts, latencies)
 
     def _unqueueable(
@@ -298,46 +349,6 @@ class IngestService(_Delivering):
             counts,
             latencies,
         )
-
-    def _buffer(
-        self,
-        *,
-        buffer: Buffer,
-        fresh: list[PendingEvent],
-        outcomes: dict[str, str],
-        busy: list[str],
-        rejected: list[dict[str, Any]],
-        counts: Counter[str],
-        received: int,
-    ) -> IngestResult:
-        """Buffered mode: put the accepted events on the delivery queue and answer at once (202)."""
-        try:
-            if fresh:
-                buffer.enqueue(fresh)
-        except Exception as exc:
-            return self._unqueueable(fresh, exc, rejected, counts, [])
-        _in_parallel(lambda event: self.gate.complete(event.key, {"outcome": "queued"}), fresh)
-        counts["EventsBuffered"] = len(fresh)
-        tally = Counter(outcomes.values())
-        body: dict[str, Any] = {
-            "received": received,
-            "delivered": 0,
-            "queued": len(fresh),
-            "dead_lettered": 0,
-            "duplicates": tally["duplicate"],
-            "filtered": tally["filtered"],
-            "rejected": rejected,
-        }
-        if busy:
-            body["in_progress"] = busy
-            return IngestResult(503, {**body, "error": "some events are being processed by another request"}, counts)
-        return IngestResult(400 if rejected else 202 if fresh else 200, body, counts)
-
-    def _note_pending(self, user: str, delta: int) -> None:
-        try:
-            self.state.change_pending(user, delta)
-        except Exception as exc:  # ordering help only: the event itself is safe in the queue
-            log.warning("could not record a pending user (%s)", type(exc).__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -404,10 +415,9 @@ class RetryService(_Delivering):
         clock: Callable[[], float] = time.time,
         reserve_ms: int = 5000,
     ) -> None:
-        self.settings, self.send, self.queue, self.state, self.policy = settings, send, queue, state, policy
-        self.dedup = None  # a retried event was stripped when it was first sent, if at all
-        self.clock = clock
-        self.reserve_ms = reserve_ms
+        # No dedup: a retried event was stripped when it was first sent, if at all.
+        super().__init__(settings, send=send, queue=queue, state=state, clock=clock, reserve_ms=reserve_ms)
+        self.policy = policy
 
     def handle(self, records: Sequence[QueueRecord], remaining_ms: Callable[[], int]) -> RetryResult:
         counts: Counter[str] = Counter()
@@ -426,7 +436,7 @@ class RetryService(_Delivering):
             else:
                 event.last_error = reason
                 give_up.append(event)
-        report, partial_errors = self._deliver(sendable, remaining_ms, counts, latencies, record_of)
+        report, partial_errors = self._deliver(sendable, remaining_ms, counts, latencies, records=record_of)
         failed: list[str] = []
         backing_off: set[str] = set()
         for event in report.retry:
@@ -479,23 +489,11 @@ class DeliveryService(_Delivering):
     delivers at least once) is acknowledged without being sent again.
     """
 
-    def __init__(
-        self,
-        settings: BrazeSettings,
-        *,
-        send: Send,
-        queue: Queue,
-        state: State,
-        dedup: AttributeDedup | None = None,
-        rounds: int = 3,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        reserve_ms: int = 5000,
-    ) -> None:
-        self.settings, self.send, self.queue, self.state, self.dedup = settings, send, queue, state, dedup
-        self.rounds = rounds  # sends of a batch before what Braze still refuses moves to the retry queue
-        self.clock, self.sleep = clock, sleep
-        self.reserve_ms = reserve_ms
+    def __init__(self, settings: BrazeSettings, *, rounds: int = 3, **collaborators: Any) -> None:
+        super().__init__(settings, **collaborators)
+        # Sends of a batch before what Braze still throttles or fails moves to the retry queue: a 5xx on a packed
+        # request would otherwise send its whole share of the batch through the FIFO queue, ten events per batch.
+        self.rounds = rounds
 
     def handle(self, records: Sequence[QueueRecord], remaining_ms: Callable[[], int]) -> RetryResult:
         counts: Counter[str] = Counter()
@@ -508,14 +506,15 @@ class DeliveryService(_Delivering):
         _resume(events, self.state)
         attempts_before = {key: event.attempts for key, event in events.items()}
         held, sendable = self._hold_waiting(list(events.values()))
-        report, partial_errors = self._deliver_in_rounds(sendable, remaining_ms, counts, latencies, record_of)
+        report, partial_errors = self._deliver(
+            sendable, remaining_ms, counts, latencies, records=record_of, rounds=self.rounds
+        )
         unmoved = self._move([*held, *report.retry], self.queue.enqueue)
         unmoved |= self._move(report.dead, self.queue.dead_letter)
         moved = [event for event in [*held, *report.retry] if event.key not in unmoved]
+        self._note_pending(moved)
         try:
-            # First the ordering marks, then the copies' marks, then what is left of the events SQS hands out again.
-            for user, count in Counter(event.user for event in moved).items():
-                self.state.change_pending(user, count)
+            # The copies' marks first, then what is left of the events SQS hands out again.
             self.state.mark_finished([key for key in events if key not in unmoved])
             for event in [*report.retry, *report.dead]:
                 if event.key in unmoved and event.attempts != attempts_before[event.key]:
@@ -528,36 +527,6 @@ class DeliveryService(_Delivering):
         counts["EventsQueued"] = len(moved)
         counts["EventsDeadLettered"] += len([e for e in report.dead if e.key not in unmoved])
         return RetryResult([record_of[key].message_id for key in unmoved], counts, latencies, partial_errors)
-
-    def _deliver_in_rounds(
-        self,
-        events: list[PendingEvent],
-        remaining_ms: Callable[[], int],
-        counts: Counter[str],
-        latencies: list[float],
-        records: dict[str, QueueRecord],
-    ) -> tuple[DeliveryReport, dict[str, list[str]]]:
-        """Send the batch; what Braze throttled or failed is sent again, still packed and in order, after its
-        rate-limit reset or 1, 2, 4… s, while the invocation has time: a 5xx on a packed request would otherwise
-        send its whole share of the batch through the FIFO retry queue, ten events per batch."""
-        total = DeliveryReport()
-        partial_errors: dict[str, list[str]] = {}
-        for round_ in range(max(1, self.rounds)):
-            report, partial = self._deliver(events, remaining_ms, counts, latencies, records)
-            total.delivered += report.delivered
-            total.dead += report.dead
-            total.item_errors.update(report.item_errors)
-            total.calls += report.calls
-            partial_errors.update(partial)
-            events = report.retry
-            wait = report.retry_after if report.retry_after is not None else float(2**round_)
-            last = round_ == self.rounds - 1
-            if not events or last or remaining_ms() - wait * 1000 < 2 * self.reserve_ms:
-                total.retry, total.retry_after = events, report.retry_after
-                break
-            log.info("sending again after a wait", extra={"events": len(events), "waitSeconds": wait})
-            self.sleep(wait)
-        return total, partial_errors
 
     @staticmethod
     def _move(events: list[PendingEvent], put: Callable[[Sequence[PendingEvent]], None]) -> set[str]:
