@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from local.stack import LocalStack
+from local.stack import COMPRESSED_RETRY_TIMING, RUN_LOGS, LocalStack
 from local.workload import RudderStackSender, Sent, batches, generate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -37,20 +37,19 @@ def samples() -> list[list[dict[str, object]]]:
 
 # The demo compresses time: the template's backoff (5 s base, up to 15 min, 10 attempts: about half an hour) is
 # right for Braze, too slow to watch; shorter delays get proportionally more attempts.
-DEMO_TIMING = {"RETRY_BASE_DELAY_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "8", "RETRY_MAX_ATTEMPTS": "40"}
 
 
 def run(count: int, outage_seconds: float, mode: str = "direct") -> int:
     started = time.monotonic()
     stack = LocalStack(
         braze_config=DEMO_CONFIG,
-        env_overrides=DEMO_TIMING,
+        env_overrides=COMPRESSED_RETRY_TIMING,
         parameters={"DeliveryMode": mode},
-        log_dir=ROOT / ".local-run" / "logs",
+        log_dir=RUN_LOGS,
     ).start()
     try:
         print(f"local stack up ({mode} delivery): webhook {stack.webhook_url}, Braze {stack.simulator_server.url}")
-        print(f"retry timing compressed for the demo: {DEMO_TIMING}")
+        print(f"retry timing compressed for the demo: {COMPRESSED_RETRY_TIMING}")
         print("function logs and metrics (EMF): .local-run/logs/ingest.log, .local-run/logs/retry.log")
         events = generate(count)
         bodies = samples() + batches(events)

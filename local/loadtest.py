@@ -24,10 +24,9 @@ from typing import Any
 
 import urllib3
 
-from local.stack import LocalStack
+from local.stack import COMPRESSED_RETRY_TIMING, RUN_LOGS, LocalStack
 from local.workload import Sent, generate
 
-ROOT = Path(__file__).resolve().parent.parent
 CONFIG = {"dataCenter": "US-01", "sendPurchaseEventWithExtraProperties": True}
 
 
@@ -67,7 +66,7 @@ def run(rate: float, seconds: float, throttle: float, log_dir: Path, mode: str =
     stack = LocalStack(
         braze_config=CONFIG,
         parameters={"DeliveryMode": mode},
-        env_overrides={"RETRY_BASE_DELAY_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "8", "RETRY_MAX_ATTEMPTS": "40"},
+        env_overrides=COMPRESSED_RETRY_TIMING,
         log_dir=log_dir,
     ).start()
     try:
@@ -130,7 +129,7 @@ def main() -> int:
     parser.add_argument("--throttle", type=float, default=0.1, help="share of Braze requests answered 429")
     parser.add_argument("--mode", choices=("direct", "buffered"), default="direct", help="the DeliveryMode parameter")
     args = parser.parse_args()
-    result = run(args.rate, args.seconds, args.throttle, ROOT / ".local-run" / "logs", args.mode)
+    result = run(args.rate, args.seconds, args.throttle, RUN_LOGS, args.mode)
     print(f"offered {args.rate:.0f} requests/s for {args.seconds:.0f} s; achieved {result.rate:.1f} requests/s")
     print(f"webhook latency p50 {result.percentile(50):.0f} ms, p95 {result.percentile(95):.0f} ms,"
           f" p99 {result.percentile(99):.0f} ms")  # fmt: skip

@@ -10,11 +10,8 @@ from __future__ import annotations
 import os
 import signal
 import threading
-from pathlib import Path
 
-from local.stack import DEFAULT_TOKEN, LocalStack
-
-ROOT = Path(__file__).resolve().parent.parent
+from local.stack import DEFAULT_TOKEN, RUN_LOGS, LocalStack
 
 
 def main() -> int:
@@ -30,7 +27,7 @@ def main() -> int:
         api_port=port,
         braze_port=braze_port,
         parameters={"DeliveryMode": mode},
-        log_dir=ROOT / ".local-run" / "logs",
+        log_dir=RUN_LOGS,
     ).start()
     try:
         print(f"delivery mode   {mode} (MODE=direct|buffered)")

@@ -24,7 +24,7 @@ from local.aws import MotoAWS, create_resources
 from local.braze_simulator import BrazeSimulator, SimulatorServer
 from local.lambdas import ApiGateway, LambdaOutput, LocalFunction, SqsEventSource
 from local.tcp_proxy import TcpProxy
-from local.template import Template
+from local.template import ROOT, Template
 from local.workload import Sent, Summary, reconcile
 from rudder_braze.aws import runtime
 from rudder_braze.config import load_settings
@@ -32,6 +32,10 @@ from rudder_braze.config import load_settings
 # Local-only credentials: the simulator and the local webhook accept these, nothing else does.
 DEFAULT_TOKEN = "local-dev-token"  # noqa: S105
 DEFAULT_BRAZE_KEY = "local-braze-key"
+# Where `make demo`, `make local` and `make loadtest` put the functions' logs and metrics (CloudWatch's stand-in).
+RUN_LOGS = ROOT / ".local-run" / "logs"
+# Retry timing for runs meant to drain within minutes, attempts scaled to span about what the template's do.
+COMPRESSED_RETRY_TIMING = {"RETRY_BASE_DELAY_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "8", "RETRY_MAX_ATTEMPTS": "40"}
 
 
 class LocalStack:

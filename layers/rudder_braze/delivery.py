@@ -147,12 +147,13 @@ def _object_count(request: BrazeRequest) -> int:
 
 
 def _chunks(
-    batch: list[tuple[str, list[BrazeRequest]]], rule: TrackBatchRule, isolated: set[str], remaining: dict[str, Any]
+    batch: list[tuple[str, list[BrazeRequest]]], rule: TrackBatchRule, isolated: set[str], users: dict[str, str]
 ) -> list[BrazeRequest]:
-    """The batch packed, except the isolated users' events: one request (or set of requests) per event, in order."""
-    packed = pack([item for item in batch if remaining[item[0]].event.user not in isolated], rule, coalesce=True)
+    """The batch packed, except the isolated users' events: one request (or set of requests) per event, in order.
+    ``users`` maps each event's key to its user."""
+    packed = pack([item for item in batch if users[item[0]] not in isolated], rule, coalesce=True)
     for item in batch:
-        if remaining[item[0]].event.user in isolated:
+        if users[item[0]] in isolated:
             packed += pack([item], rule, coalesce=True)
     return packed
 
@@ -174,6 +175,7 @@ def deliver(
     held_users: dict[str, Classification] = {}
     tried: set[str] = set()  # events whose own request failed (held events do not use up an attempt)
     isolated: set[str] = set()  # users whose events go one per request (a packed request of theirs was refused)
+    users = {event.key: event.user for event in events}
 
     def fail(key: str, classification: Classification) -> None:
         previous = failures.get(key)
@@ -199,7 +201,7 @@ def deliver(
             if not batch:
                 break
             failed_now = False
-            for chunk in _chunks(batch, rule, isolated, remaining):
+            for chunk in _chunks(batch, rule, isolated, users):
                 if should_stop():
                     stop = Classification(Outcome.RETRYABLE, "not sent: the invocation ran out of time")
                     for key, _ in batch:
@@ -230,7 +232,7 @@ def deliver(
                 if classification.outcome is Outcome.PERMANENT and len(chunk.message_ids) > 1:
                     # Braze refused the whole packed request for something in one event: send these users' events
                     # one per request, so that only the event at fault is dead-lettered.
-                    isolated.update(remaining[key].event.user for key in chunk.message_ids)
+                    isolated.update(users[key] for key in chunk.message_ids)
                     failed_now = True
                     break
                 if classification.retry_after is not None:

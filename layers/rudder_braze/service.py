@@ -123,9 +123,9 @@ class AttributeDedup:
 
 
 class _Delivering:
-    """What the three ways to Braze share: their collaborators, holding the events of users whose updates wait in
-    the retry queue, and sending the rest packed (without unchanged attributes under ``supportDedup``), counted
-    and logged."""
+    """What the three ways to Braze share: their collaborators (the subclasses pass them on by keyword), holding
+    the events of users whose updates wait in the retry queue, and sending the rest packed (without unchanged
+    attributes under ``supportDedup``), counted and logged."""
 
     def __init__(
         self,
@@ -205,19 +205,9 @@ class IngestService(_Delivering):
     """Validate, map and deliver a body of events; queue what Braze could not take now; never lose an event."""
 
     def __init__(
-        self,
-        settings: BrazeSettings,
-        *,
-        send: Send,
-        queue: Queue,
-        gate: Gate,
-        state: State,
-        buffer: Buffer | None = None,
-        dedup: AttributeDedup | None = None,
-        clock: Callable[[], float] = time.time,
-        reserve_ms: int = 5000,
+        self, settings: BrazeSettings, *, gate: Gate, buffer: Buffer | None = None, **collaborators: Any
     ) -> None:
-        super().__init__(settings, send=send, queue=queue, state=state, dedup=dedup, clock=clock, reserve_ms=reserve_ms)
+        super().__init__(settings, **collaborators)
         self.gate = gate
         self.buffer = buffer  # buffered mode: accepted events go to the delivery queue instead of Braze
 
@@ -404,19 +394,9 @@ def _resume(events: dict[str, PendingEvent], state: State) -> dict[str, Any]:
 class RetryService(_Delivering):
     """Deliver the events of a retry-queue batch; back off, or dead-letter what can never succeed."""
 
-    def __init__(
-        self,
-        settings: BrazeSettings,
-        *,
-        send: Send,
-        queue: Queue,
-        state: State,
-        policy: RetryPolicy,
-        clock: Callable[[], float] = time.time,
-        reserve_ms: int = 5000,
-    ) -> None:
+    def __init__(self, settings: BrazeSettings, *, policy: RetryPolicy, **collaborators: Any) -> None:
         # No dedup: a retried event was stripped when it was first sent, if at all.
-        super().__init__(settings, send=send, queue=queue, state=state, clock=clock, reserve_ms=reserve_ms)
+        super().__init__(settings, **collaborators)
         self.policy = policy
 
     def handle(self, records: Sequence[QueueRecord], remaining_ms: Callable[[], int]) -> RetryResult:

@@ -35,7 +35,8 @@ class StateTable:
     def _expiration(self) -> dict[str, str]:
         return {"N": str(int(time.time()) + self.ttl_seconds)}
 
-    def _get_many(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+    def get_items(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        """Items by id (strongly consistent, 100 per call; ids not found are absent)."""
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(ids))
         for start in range(0, len(unique), 100):
@@ -49,7 +50,8 @@ class StateTable:
                 keys = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
         return found
 
-    def _put_many(self, items: list[dict[str, Any]]) -> None:
+    def put_items(self, items: list[dict[str, Any]]) -> None:
+        """Write whole items, 25 per call, until DynamoDB has processed every one."""
         for start in range(0, len(items), 25):
             writes: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
             while writes:
@@ -62,7 +64,7 @@ class StateTable:
         ids = {f"pending#{user}": user for user in users}
         if not ids:
             return set()
-        items = self._get_many(list(ids))
+        items = self.get_items(list(ids))
         now = time.time()
         return {
             ids[item_id]
@@ -82,7 +84,7 @@ class StateTable:
     # --- progress of retried events ---------------------------------------------------------------------------
 
     def progress(self, keys: Iterable[str]) -> dict[str, tuple[list[BrazeRequest], int, str | None]]:
-        items = self._get_many([f"progress#{key}" for key in keys])
+        items = self.get_items([f"progress#{key}" for key in keys])
         return {
             item_id.removeprefix("progress#"): (
                 [BrazeRequest(r["path"], r["body"]) for r in json.loads(item["requests"]["S"])],
@@ -110,11 +112,11 @@ class StateTable:
     # --- delivery-queue messages already handled ------------------------------------------------------------
 
     def finished(self, keys: Iterable[str]) -> set[str]:
-        return {item_id.removeprefix("done#") for item_id in self._get_many([f"done#{key}" for key in keys])}
+        return {item_id.removeprefix("done#") for item_id in self.get_items([f"done#{key}" for key in keys])}
 
     def mark_finished(self, keys: Iterable[str]) -> None:
         expiration = self._expiration()
-        self._put_many([{"id": {"S": f"done#{key}"}, "expiration": expiration} for key in keys])
+        self.put_items([{"id": {"S": f"done#{key}"}, "expiration": expiration} for key in keys])
 
 
 class FingerprintTable:
@@ -126,7 +128,7 @@ class FingerprintTable:
         self.ttl_seconds = ttl_seconds
 
     def load(self, users: Iterable[str]) -> dict[str, Fingerprints]:
-        items = self.table._get_many([f"fp#{user}" for user in users])
+        items = self.table.get_items([f"fp#{user}" for user in users])
         now = time.time()
         return {
             item_id.removeprefix("fp#"): json.loads(item["fingerprints"]["S"])
@@ -136,7 +138,7 @@ class FingerprintTable:
 
     def save(self, fingerprints: dict[str, Fingerprints]) -> None:
         expiration = {"N": str(int(time.time()) + self.ttl_seconds)}
-        self.table._put_many(
+        self.table.put_items(
             [
                 {
                     "id": {"S": f"fp#{user}"},
