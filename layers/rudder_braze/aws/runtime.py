@@ -11,7 +11,7 @@ import json
 import os
 from dataclasses import replace
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from rudder_braze.braze_client import BrazeClient
 from rudder_braze.config import BrazeSettings, load_settings
@@ -114,19 +114,22 @@ def _dedup() -> AttributeDedup | None:
     return AttributeDedup(FingerprintTable(_state(), ttl_seconds=int(_env("DEDUP_TTL_SECONDS", str(7 * 24 * 3600)))))
 
 
+def _collaborators(reserve_variable: str) -> dict[str, Any]:
+    """What every service gets: the Braze sender, the retry queue, the state table, its time reserve."""
+    reserve_ms = int(_env(reserve_variable, "5000"))
+    return {"send": braze().send, "queue": _queue(), "state": _state(), "reserve_ms": reserve_ms}
+
+
 @cache
 def ingest_service() -> IngestService:
     from rudder_braze.aws.idempotency import EventGate
 
     return IngestService(
         _settings_with_app_key(),
-        send=braze().send,
-        queue=_queue(),
         gate=EventGate(_env("STATE_TABLE_NAME"), int(_env("IDEMPOTENCY_TTL_SECONDS", str(48 * 3600)))),
-        state=_state(),
         buffer=_delivery_queue() if buffered() else None,
         dedup=_dedup(),
-        reserve_ms=int(_env("INGEST_RESERVE_MS", "5000")),
+        **_collaborators("INGEST_RESERVE_MS"),
     )
 
 
@@ -144,16 +147,13 @@ def webhook() -> Webhook:
 def retry_service() -> RetryService:
     return RetryService(
         _settings_with_app_key(),
-        send=braze().send,
-        queue=_queue(),
-        state=_state(),
         policy=RetryPolicy(
             max_attempts=int(_env("RETRY_MAX_ATTEMPTS", "10")),
             max_age_seconds=float(_env("RETRY_MAX_AGE_SECONDS", str(24 * 3600))),
             base_delay_seconds=float(_env("RETRY_BASE_DELAY_SECONDS", "5")),
             max_delay_seconds=float(_env("RETRY_MAX_DELAY_SECONDS", "900")),
         ),
-        reserve_ms=int(_env("RETRY_RESERVE_MS", "5000")),
+        **_collaborators("RETRY_RESERVE_MS"),
     )
 
 
@@ -161,12 +161,9 @@ def retry_service() -> RetryService:
 def delivery_service() -> DeliveryService:
     return DeliveryService(
         _settings_with_app_key(),
-        send=braze().send,
-        queue=_queue(),
-        state=_state(),
         dedup=_dedup(),
         rounds=int(_env("DELIVERY_ROUNDS", "3")),
-        reserve_ms=int(_env("RETRY_RESERVE_MS", "5000")),
+        **_collaborators("RETRY_RESERVE_MS"),
     )
 
 
