@@ -5,8 +5,10 @@ string lengths, purchase fields), answers as Braze answers (201 ``success``, ``e
 when nothing is valid, 401, 429 with ``X-RateLimit-*`` headers), and records every object it accepted so a test
 can ask what Braze stored and how many times. Faults are injected through ``POST /_sim/faults``.
 
-Control endpoints (no key needed): ``GET /_sim/requests``, ``GET /_sim/objects``, ``GET /_sim/stats``,
-``POST /_sim/faults``, ``POST /_sim/reset``.
+Control endpoints (no key needed): ``GET /_sim/requests`` (each request's path, status, size and JSON body; the
+Authorization header is never kept), ``GET /_sim/objects``, ``GET /_sim/stats``, ``POST /_sim/faults``,
+``POST /_sim/reset``. A body that is not strictly JSON (not UTF-8, ``NaN``, ``Infinity``, a lone surrogate escape)
+is answered 400, as a JSON parser that follows the standard answers it.
 
 Run it alone: ``python -m local.braze_simulator --port 4000 --api-key local-braze-key``.
 """
@@ -81,6 +83,21 @@ class _Window:
             return False, 0, reset
         self.used += 1
         return True, self.limit - self.used, reset
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _strict_json(raw: bytes) -> Any:
+    """The body as JSON, or ``None`` when it is not strictly JSON: not UTF-8, ``NaN``/``Infinity`` (Python's
+    extensions), or a string escape that is not Unicode (a lone surrogate)."""
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+        json.dumps(body, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError):
+        return None
+    return body
 
 
 class BrazeSimulator:
@@ -174,9 +191,9 @@ class BrazeSimulator:
             if roll < faults.timeout_rate:
                 record["status"] = "timeout"
                 return None, "", {}, delay + faults.timeout_seconds
-            try:
-                body = json.loads(raw)
-            except ValueError:
+            body = _strict_json(raw)
+            record["body"] = body if body is not None else raw.decode("utf-8", "replace")
+            if body is None:
                 record["status"] = 400
                 return 400, {"message": "Malformed JSON"}, headers, delay
             if not isinstance(body, dict):

@@ -3,7 +3,9 @@
 * :class:`LocalFunction` loads a handler from ``functions/`` and invokes it with a Lambda context whose remaining
   time counts down from the function's timeout in the template.
 * :class:`ApiGateway` is an HTTP server that turns each request into the REST API proxy event (payload 1.0)
-  API Gateway would send, for the routes the template declares.
+  API Gateway would send, for the routes the template declares: a body whose Content-Type matches the API's
+  binary media types arrives base64-encoded, any other as text (bytes that are not UTF-8 mangled, as a REST API
+  mangles them); a body over API Gateway's 10 MB payload limit is read and answered 413.
 * :class:`SqsEventSource` polls a queue and feeds the retry handler batches of SQS records, honouring
   ``batchItemFailures`` (failed records stay on the queue for their visibility timeout; the rest are deleted), so
   the queue's redrive policy moves a message to the DLQ as AWS would.
@@ -13,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fnmatch
 import importlib.util
 import io
 import re
@@ -29,7 +32,20 @@ from typing import Any, TextIO
 from local.template import FunctionSpec
 
 JSON = dict[str, Any]
-API_PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's own request size limit
+API_PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's own request size limit (10 MB)
+_READ_CHUNK = 1024 * 1024
+
+
+class PayloadTooLarge(Exception):
+    """The request body is over API Gateway's payload limit (it has been read and discarded)."""
+
+
+def _is_binary(content_type: str | None, binary_media_types: list[str]) -> bool:
+    """API Gateway's test: does the request's media type match one of the API's binary media types?"""
+    if not content_type:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return any(fnmatch.fnmatchcase(media_type, pattern.lower()) for pattern in binary_media_types)
 
 
 @dataclass
@@ -117,9 +133,17 @@ def _route_pattern(path: str) -> re.Pattern[str]:
 class ApiGateway:
     """The REST API of the template on ``127.0.0.1:port``, without the stage prefix (as ``sam local start-api``)."""
 
-    def __init__(self, function: LocalFunction, stage: str, host: str = "127.0.0.1", port: int = 3000) -> None:
+    def __init__(
+        self,
+        function: LocalFunction,
+        stage: str,
+        host: str = "127.0.0.1",
+        port: int = 3000,
+        binary_media_types: list[str] | None = None,
+    ) -> None:
         self.function = function
         self.stage = stage
+        self.binary_media_types = binary_media_types or []
         self.routes = [
             (
                 event["Properties"]["Method"].upper(),
@@ -151,10 +175,11 @@ class ApiGateway:
         for route_method, resource, pattern in self.routes:
             match = pattern.match(bare)
             if match and route_method == method:
-                try:
-                    text, encoded = body.decode("utf-8"), False
-                except UnicodeDecodeError:
-                    text, encoded = base64.b64encode(body).decode(), True  # as API Gateway does for binary bodies
+                content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+                if _is_binary(content_type, self.binary_media_types):
+                    text, encoded = base64.b64encode(body).decode(), True
+                else:
+                    text, encoded = body.decode("utf-8", "replace"), False
                 return {
                     "resource": resource,
                     "path": bare,
@@ -202,13 +227,40 @@ class ApiGateway:
                 self.end_headers()
                 self.wfile.write(body)
 
+            def _read(self, length: int) -> bytes:
+                """Up to the payload limit; past it, read on and discard, so the sender gets its 413."""
+                body = bytearray()
+                while length > 0:
+                    chunk = self.rfile.read(min(_READ_CHUNK, length))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+                    if len(body) <= API_PAYLOAD_LIMIT:
+                        body += chunk
+                return bytes(body)
+
+            def _body(self) -> bytes:
+                if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+                    body = bytearray()
+                    while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
+                        chunk = self._read(size)
+                        if len(body) <= API_PAYLOAD_LIMIT:
+                            body += chunk
+                        self.rfile.readline()  # the CRLF after each chunk
+                    while self.rfile.readline().strip():  # trailers, up to the empty line
+                        pass
+                else:
+                    body = bytearray(self._read(int(self.headers.get("Content-Length") or 0)))
+                if len(body) > API_PAYLOAD_LIMIT:
+                    raise PayloadTooLarge
+                return bytes(body)
+
             def _any(self) -> None:
-                length = int(self.headers.get("Content-Length") or 0)
-                if length > API_PAYLOAD_LIMIT:
+                try:
+                    body = self._body()
+                except PayloadTooLarge:
                     self._answer(413, b'{"message":"Request Too Long"}', {"Content-Type": "application/json"})
-                    self.close_connection = True
                     return
-                body = self.rfile.read(length)
                 headers = dict(self.headers.items())
                 event = gateway.proxy_event(self.command, self.path, headers, body, self.client_address[0])
                 if event is None:

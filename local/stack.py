@@ -101,7 +101,11 @@ class LocalStack:
             self.proxies[service] = TcpProxy(self.aws.port)
             os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = self.proxies[service].url
         runtime.reset()
-        self.api = ApiGateway(self.ingest, stage="local", port=self.api_port).start()
+        api = self.template.resources["WebhookApi"]["Properties"]
+        binary_media_types = [kind.replace("~1", "/") for kind in api.get("BinaryMediaTypes", [])]
+        self.api = ApiGateway(
+            self.ingest, stage="local", port=self.api_port, binary_media_types=binary_media_types
+        ).start()
         self.sqs = self.aws.client("sqs")
         queue = self.template.physical["RetryQueue"]
         self.event_source = SqsEventSource(self.retry, self.sqs, queue["Ref"], queue["Arn"])

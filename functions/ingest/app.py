@@ -44,10 +44,17 @@ def _respond(answer: HttpAnswer) -> Response[Any]:
     )
 
 
+def _received_at() -> float | None:
+    """When API Gateway received the request (epoch seconds): the events' ``receivedAt``, as RudderStack's gateway
+    stamps it, however long the request then waited for this function."""
+    epoch_ms = app.current_event.request_context.request_time_epoch
+    return epoch_ms / 1000 if epoch_ms else None
+
+
 def _ingest(route: str) -> Response[Any]:
     headers = dict(app.current_event.headers or {})
-    answer = runtime.webhook().handle(route, headers, _raw_body(), app.lambda_context.get_remaining_time_in_millis)
-    return _respond(answer)
+    remaining_ms = app.lambda_context.get_remaining_time_in_millis
+    return _respond(runtime.webhook().handle(route, headers, _raw_body(), remaining_ms, _received_at()))
 
 
 @app.get("/health")

@@ -54,6 +54,17 @@ _FLAGS: dict[str, str] = {
 }
 
 
+_FILTERING_OPTIONS = ("disable", "whitelistedEvents", "blacklistedEvents")
+
+
+@dataclass(frozen=True, slots=True)
+class EventFiltering:
+    """RudderStack's event filtering of a destination: ``disable``, or an allow- or denylist of track event names."""
+
+    option: str = "disable"
+    events: frozenset[str] = frozenset()
+
+
 @dataclass(frozen=True, slots=True)
 class BrazeSettings:
     """Typed, checked destination settings. The REST key is kept out of ``repr`` so it never reaches a log."""
@@ -69,6 +80,7 @@ class BrazeSettings:
     support_dedup: bool = False
     app_id_on_events: bool = False
     track_batch_rule: TrackBatchRule = TrackBatchRule.TOTAL_50
+    event_filtering: EventFiltering = EventFiltering()
 
 
 def rest_endpoint_for(data_center: object) -> tuple[str, str]:
@@ -82,6 +94,23 @@ def rest_endpoint_for(data_center: object) -> tuple[str, str]:
         known = ", ".join(_INSTANCE_HOSTS)
         raise ConfigError(f"Invalid Data Center: {data_center!r}; expected an instance with its number, one of {known}")
     return instance, host
+
+
+def _event_filtering(config: Mapping[str, Any]) -> EventFiltering:
+    """``eventFilteringOption`` and its list, as RudderStack's dashboard stores them (``[{"eventName": …}]``, with
+    empty rows for blank fields); the list of the other option is ignored, as RudderStack ignores it."""
+    option = config.get("eventFilteringOption") or "disable"
+    if option not in _FILTERING_OPTIONS:
+        raise ConfigError(f"eventFilteringOption must be one of {', '.join(_FILTERING_OPTIONS)}, got {option!r}")
+    if option == "disable":
+        return EventFiltering()
+    rows = config.get(option) or []
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise ConfigError(f'{option} must be a list of {{"eventName": "..."}} objects')
+    names = [row.get("eventName") for row in rows]
+    if not all(name is None or isinstance(name, str) for name in names):
+        raise ConfigError(f"every eventName of {option} must be a string")
+    return EventFiltering(option, frozenset(name for name in names if name))
 
 
 def load_settings(config: Mapping[str, Any]) -> BrazeSettings:
@@ -114,4 +143,5 @@ def load_settings(config: Mapping[str, Any]) -> BrazeSettings:
     except ValueError:
         choices = ", ".join(r.value for r in TrackBatchRule)
         raise ConfigError(f"trackBatchRule must be one of {choices}, got {rule!r}") from None
+    values["event_filtering"] = _event_filtering(config)
     return BrazeSettings(**values)

@@ -88,17 +88,18 @@ def _iso(moment: datetime) -> str:
 
 def fill_server_fields(event: dict[str, Any], received_at: datetime) -> None:
     """What RudderStack's gateway and processor add before a destination sees an event, for SDKs and servers that
-    call the bridge directly: a messageId (here from the content, see :func:`content_key`), ``receivedAt``, and a
-    ``timestamp`` corrected for the client's clock skew (``receivedAt - (sentAt - originalTimestamp)``)."""
+    call the bridge directly: a messageId (here from the content, see :func:`content_key`), ``receivedAt``, and the
+    time fields by rudder-server's rule: a parseable ``timestamp`` is kept; otherwise it is
+    ``receivedAt - (sentAt - originalTimestamp)``, where a missing ``sentAt`` or ``originalTimestamp`` counts as
+    ``receivedAt`` (and is filled in with it), so only a client's clock skew is corrected, never its delay."""
     if not isinstance(event.get("messageId"), str) or not event["messageId"]:
         event["messageId"] = content_key(event)
     event.setdefault("receivedAt", _iso(received_at))
-    if event.get("timestamp"):
-        return
-    sent, original = _parse_time(event.get("sentAt")), _parse_time(event.get("originalTimestamp"))
-    if sent is not None and original is not None:
-        event["timestamp"] = _iso(received_at - (sent - original))
-    elif original is not None:
-        event["timestamp"] = _iso(original)
-    else:
-        event["timestamp"] = _iso(received_at)
+    sent = _parse_time(event.get("sentAt"))
+    original = _parse_time(event.get("originalTimestamp"))
+    if original is None:
+        event["originalTimestamp"] = _iso(received_at)
+    if sent is None:
+        event["sentAt"] = _iso(received_at)
+    if _parse_time(event.get("timestamp")) is None:
+        event["timestamp"] = _iso(received_at - ((sent or received_at) - (original or received_at)))

@@ -8,6 +8,7 @@ from typing import Any
 from rudder_braze.config import BrazeSettings
 from rudder_braze.dedup import DUPLICATE_USER, Fingerprints, deduplicate_requests
 from rudder_braze.errors import EventError
+from rudder_braze.filtering import filtered_reason
 from rudder_braze.inputs import read_events
 from rudder_braze.mapping import TRACK, BrazeRequest, transform_event
 from rudder_braze.packing import pack
@@ -45,14 +46,17 @@ class EventResult:
 
 
 def process_event(index: int, event: Any, settings: BrazeSettings) -> EventResult:
-    """Validate and map one event; never raises for a bad event."""
+    """Filter, validate and map one event; never raises for a bad event."""
     raw_id = event.get("messageId") if isinstance(event, dict) else None
     message_id = raw_id if isinstance(raw_id, str) and raw_id else None
+    raw_type = event.get("type") if isinstance(event, dict) else None
+    reason = filtered_reason(event, settings)
+    if reason is not None:  # RudderStack drops it before validating it for the destination
+        return EventResult(index, message_id, raw_type if isinstance(raw_type, str) else None, [], filtered=reason)
     try:
         kind = validate_event(event)
         return EventResult(index, message_id, kind, requests=transform_event(event, settings))
     except EventError as error:
-        raw_type = event.get("type") if isinstance(event, dict) else None
         return EventResult(index, message_id, raw_type if isinstance(raw_type, str) else None, error=error)
 
 

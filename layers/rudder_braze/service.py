@@ -243,11 +243,15 @@ class IngestService(_Delivering):
             elif result.filtered is not None or not result.requests:
                 outcomes[key] = "filtered"
                 self.gate.complete(key, {"outcome": "filtered"})
+                reason = result.filtered or "nothing to send"
+                log.info("event filtered", extra={"messageId": key, "eventType": result.event_type, "reason": reason})
+                continue
             else:
                 user = user_of(events[result.index], key)
                 fresh.append(PendingEvent(key, user, result.requests, now, seq=result.index))
             log.info("event accepted", extra={"messageId": key, "eventType": result.event_type})
         counts["EventsDuplicate"] = sum(1 for o in outcomes.values() if o == "duplicate")
+        counts["EventsFiltered"] = sum(1 for o in outcomes.values() if o == "filtered")
         if self.buffer is not None:
             try:
                 if fresh:

@@ -116,7 +116,7 @@ def test_previous_token_is_accepted_during_rotation(stack: LocalStack) -> None:
     ssm.put_parameter(Name="/rudder-braze/local/webhook-previous-token", Value="-", Type="SecureString", Overwrite=True)
     runtime.reset()
     status, body = ingest(stack, api_event(sample("page"), headers={"Authorization": "Bearer old-token"}))
-    assert (status, body) == (401, {"error": "unauthorized"})
+    assert (status, body) == (401, {"code": "unauthorized", "message": "unauthorized", "error": "unauthorized"})
 
 
 def test_size_limits_answer_413(stack: LocalStack) -> None:
