@@ -6,12 +6,15 @@ VENV        := .venv
 PY          := $(VENV)/bin/python
 STAMP       := $(VENV)/.installed
 CHECKOV_VENV := .venv-checkov
+# RudderStack's Node SDK, for the end-to-end tests that send through it (from the npm registry, pinned).
+NODE_SDK_HOME := .node-sdk
+NODE_SDK      := $(NODE_SDK_HOME)/node_modules/@rudderstack/rudder-sdk-node/package.json
 ENV         ?= dev
 export SAM_CLI_TELEMETRY := 0
 # sam build needs a python3.13 on PATH: the venv's own interpreter is one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install lint infra test bench demo local loadtest build deploy secrets dlq redrive clean
+.PHONY: help install sdks lint infra test bench demo local loadtest build deploy secrets dlq redrive clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -23,6 +26,11 @@ $(STAMP): requirements-dev.txt layers/requirements.txt pyproject.toml
 	@touch $@
 
 install: $(STAMP) ## create .venv (Python 3.13) with pinned runtime and dev dependencies
+
+$(NODE_SDK):
+	npm install --silent --no-audit --no-fund --no-save --prefix $(NODE_SDK_HOME) @rudderstack/rudder-sdk-node@3.0.13
+
+sdks: $(NODE_SDK) ## RudderStack's Node SDK into .node-sdk (the Python SDKs come with make install)
 
 lint: install ## ruff (lint, format, security rules) and mypy
 	$(VENV)/bin/ruff check .
@@ -43,8 +51,8 @@ infra: install $(CHECKOV_VENV)/.installed ## template checks offline: sam valida
 build: install ## sam build: arm64 artifacts in .aws-sam/build (no Docker needed)
 	$(VENV)/bin/sam build
 
-test: lint infra ## lint, type check, template checks and every test suite
-	$(VENV)/bin/pytest
+test: lint infra sdks ## lint, type check, template checks and every test suite
+	RUDDER_SDK_NODE_HOME=$(CURDIR)/$(NODE_SDK_HOME) $(VENV)/bin/pytest
 
 deploy: build ## deploy one environment: make deploy ENV=prod
 	$(VENV)/bin/sam deploy --config-env $(ENV)
@@ -71,4 +79,4 @@ redrive: install ## move dead-lettered events back to the retry queue: make redr
 	$(PY) tools/dlq.py redrive --env $(ENV)
 
 clean:
-	rm -rf $(VENV) $(CHECKOV_VENV) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) $(CHECKOV_VENV) $(NODE_SDK_HOME) .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis

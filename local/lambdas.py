@@ -71,13 +71,16 @@ class LambdaOutput(io.TextIOBase):
         self.console = console
         self.routes = threading.local()
 
+    def _sink(self) -> TextIO:
+        sink: TextIO | None = getattr(self.routes, "sink", None)
+        # A log file closed by a stopped stack: loggers created while it ran may still write or flush at exit.
+        return sink if sink is not None and not sink.closed else self.console
+
     def write(self, text: str) -> int:
-        sink = getattr(self.routes, "sink", None) or self.console
-        return sink.write(text)
+        return self._sink().write(text)
 
     def flush(self) -> None:
-        sink = getattr(self.routes, "sink", None) or self.console
-        sink.flush()
+        self._sink().flush()
 
     @contextlib.contextmanager
     def to(self, sink: TextIO | None) -> Iterator[None]:
@@ -137,13 +140,18 @@ class ApiGateway:
         self,
         function: LocalFunction,
         stage: str,
+        *,
         host: str = "127.0.0.1",
         port: int = 3000,
         binary_media_types: list[str] | None = None,
+        record: bool = False,
     ) -> None:
         self.function = function
         self.stage = stage
         self.binary_media_types = binary_media_types or []
+        # With ``record``: every request as it arrived ``(path, headers, body)``, for tests of what real clients send.
+        self.record = record
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
         self.routes = [
             (
                 event["Properties"]["Method"].upper(),
@@ -262,6 +270,8 @@ class ApiGateway:
                     self._answer(413, b'{"message":"Request Too Long"}', {"Content-Type": "application/json"})
                     return
                 headers = dict(self.headers.items())
+                if gateway.record:
+                    gateway.received.append((self.path, headers, body))
                 event = gateway.proxy_event(self.command, self.path, headers, body, self.client_address[0])
                 if event is None:
                     self._answer(

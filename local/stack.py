@@ -52,6 +52,7 @@ class LocalStack:
         poll: bool = True,
         breakable: tuple[str, ...] = (),
         log_dir: Path | None = None,
+        record_requests: bool = False,
     ) -> None:
         self.token = token
         self.braze_key = braze_key
@@ -67,6 +68,7 @@ class LocalStack:
         self.breakable = breakable  # AWS services the Lambdas reach through a proxy that a test can cut
         self.proxies: dict[str, TcpProxy] = {}
         self.log_dir = log_dir  # where the functions' logs go (as CloudWatch Logs); None: the console
+        self.record_requests = record_requests  # keep every webhook request as it arrived (self.api.received)
 
     @property
     def simulator(self) -> BrazeSimulator:
@@ -104,7 +106,11 @@ class LocalStack:
         api = self.template.resources["WebhookApi"]["Properties"]
         binary_media_types = [kind.replace("~1", "/") for kind in api.get("BinaryMediaTypes", [])]
         self.api = ApiGateway(
-            self.ingest, stage="local", port=self.api_port, binary_media_types=binary_media_types
+            self.ingest,
+            stage="local",
+            port=self.api_port,
+            binary_media_types=binary_media_types,
+            record=self.record_requests,
         ).start()
         self.sqs = self.aws.client("sqs")
         queue = self.template.physical["RetryQueue"]

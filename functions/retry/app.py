@@ -38,7 +38,15 @@ class RetryLater(Exception):
 @metrics.log_metrics(raise_on_empty_metrics=False)
 def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     raw_records = event.get("Records", ())
-    records = [QueueRecord(r["messageId"], r["receiptHandle"], r["body"]) for r in raw_records]
+    records = [
+        QueueRecord(
+            r["messageId"],
+            r["receiptHandle"],
+            r["body"],
+            int(r.get("attributes", {}).get("ApproximateReceiveCount", 1)),
+        )
+        for r in raw_records
+    ]
     from_delivery_queue = bool(raw_records) and runtime.is_delivery_queue(raw_records[0].get("eventSourceARN", ""))
     service = runtime.delivery_service() if from_delivery_queue else runtime.retry_service()
     result = service.handle(records, context.get_remaining_time_in_millis)

@@ -268,6 +268,9 @@ class RetryPolicy:
     max_age_seconds: float = 24 * 3600
     base_delay_seconds: float = 5.0
     max_delay_seconds: float = 900.0
+    # The retry queue's maxReceiveCount. SQS moves a message to the dead-letter queue, without a reason and without
+    # settling the bridge's bookkeeping, when it is received once more after this; the bridge decides first.
+    max_receives: int | None = None
 
     def delay(self, attempts: int, retry_after: float | None = None, rand: Callable[[], float] = random.random) -> int:
         """Seconds to wait before attempt ``attempts + 1``; ``attempts`` ≥ 1 is the number of failures so far."""
@@ -286,6 +289,15 @@ class RetryPolicy:
             age = int(now - event.first_seen)
             return f"gave up after {age} s (max {int(self.max_age_seconds)}); last error: {event.last_error}"
         return None
+
+    def last_receive_reason(self, receive_count: int, event: PendingEvent) -> str | None:
+        """Why an event going back to the queue must be dead-lettered now: SQS would take it at its next receive."""
+        if self.max_receives is None or receive_count < self.max_receives:
+            return None
+        return (
+            f"gave up after {receive_count} receives (the queue's maxReceiveCount) and {event.attempts} attempts; "
+            f"last error: {event.last_error}"
+        )
 
 
 def user_of(event: dict[str, Any], fallback: str) -> str:

@@ -352,6 +352,7 @@ class QueueRecord:
     message_id: str
     receipt_handle: str
     body: str
+    receive_count: int = 1  # SQS's ApproximateReceiveCount: this receive included
 
 
 @dataclass
@@ -424,7 +425,9 @@ class RetryService(_Delivering):
         failed: list[str] = []
         backing_off: set[str] = set()
         for event in report.retry:
-            reason = self.policy.give_up_reason(event, now)
+            reason = self.policy.give_up_reason(event, now) or self.policy.last_receive_reason(
+                record_of[event.key].receive_count, event
+            )
             if reason is not None:
                 event.last_error = reason
                 give_up.append(event)

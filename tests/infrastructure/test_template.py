@@ -78,6 +78,27 @@ def test_retry_queue_is_fifo_encrypted_and_redrives_to_a_fourteen_day_dead_lette
     assert queue["KmsMasterKeyId"] and dlq["KmsMasterKeyId"]
 
 
+def test_sqs_never_dead_letters_before_the_bridge_does(template: Template) -> None:
+    """An event is received with each event ahead of it in its user's FIFO group (a batch holds up to BatchSize of
+    them), each receive counting towards maxReceiveCount: the bridge's attempt limit, at its highest, must end an
+    event's life before SQS's count does, for the deployed timing and for the local runs' compressed ones."""
+    from local.stack import COMPRESSED_RETRY_TIMING
+    from tests.e2e.test_pipeline import FAST
+
+    max_receives = template["Resources"]["RetryQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
+    retry = template["Resources"]["RetryFunction"]["Properties"]
+    assert int(retry["Environment"]["Variables"]["RETRY_QUEUE_MAX_RECEIVE_COUNT"]) == max_receives
+    batch_size = _mapping_of(template, "RetryQueue")["BatchSize"]
+    highest_attempts = int(LocalTemplate("dev").doc["Parameters"]["RetryMaxAttempts"]["MaxValue"])
+    for attempts in (
+        highest_attempts,
+        int(FAST["RETRY_MAX_ATTEMPTS"]),
+        int(COMPRESSED_RETRY_TIMING["RETRY_MAX_ATTEMPTS"]),
+    ):
+        assert attempts <= highest_attempts
+        assert batch_size * attempts < max_receives
+
+
 def _mapping_of(template: Template, queue: str) -> dict[str, Any]:
     mappings: list[dict[str, Any]] = [
         m["Properties"]

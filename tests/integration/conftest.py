@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import copy
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
@@ -72,3 +73,27 @@ def queued_messages(stack: LocalStack) -> list[dict[str, Any]]:
     url = stack.template.physical["RetryQueue"]["Ref"]
     answer = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=0, WaitTimeSeconds=0)
     return [json.loads(m["Body"]) for m in answer.get("Messages", [])]
+
+
+class _Records(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.records: list[logging.LogRecord] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.records.append(record)
+
+
+@pytest.fixture
+def domain_logs(stack: LocalStack) -> Iterator[list[logging.LogRecord]]:
+    """Every record of the domain's logger at INFO and above (it does not propagate: Powertools formats it)."""
+    stack.ingest.invoke(api_event(path="/health", method="GET"))  # a cold start sets the logger's level: first
+    logger = logging.getLogger("rudder_braze")
+    handler, level = _Records(), logger.level
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    try:
+        yield handler.records
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)

@@ -160,3 +160,12 @@ def test_user_ordering_key() -> None:
     assert user_of({"userId": "u1", "anonymousId": "a1"}, "m") == "u:u1"
     assert user_of({"anonymousId": "a1"}, "m") == "a:a1"
     assert user_of({}, "m9") == "m:m9"
+
+
+def test_an_event_on_its_last_receive_is_given_up_by_the_bridge_with_a_reason() -> None:
+    policy = RetryPolicy(max_attempts=10, max_receives=1000)
+    event = PendingEvent("m-1", "u:1", [], first_seen=0.0, attempts=2, last_error="Braze answered 503")
+    assert policy.last_receive_reason(999, event) is None
+    reason = policy.last_receive_reason(1000, event) or ""
+    assert "1000 receives" in reason and "2 attempts" in reason and "503" in reason
+    assert RetryPolicy().last_receive_reason(10**6, event) is None  # no queue limit known: attempts and age decide

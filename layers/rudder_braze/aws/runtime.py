@@ -152,6 +152,7 @@ def retry_service() -> RetryService:
             max_age_seconds=float(_env("RETRY_MAX_AGE_SECONDS", str(24 * 3600))),
             base_delay_seconds=float(_env("RETRY_BASE_DELAY_SECONDS", "5")),
             max_delay_seconds=float(_env("RETRY_MAX_DELAY_SECONDS", "900")),
+            max_receives=int(_env("RETRY_QUEUE_MAX_RECEIVE_COUNT", "1000")),
         ),
         **_collaborators("RETRY_RESERVE_MS"),
     )

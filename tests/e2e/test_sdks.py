@@ -1,0 +1,180 @@
+"""RudderStack's and Segment's own SDKs, at their default settings (gzip on where it is the default), pointed at
+the local stack as a user points them: data plane URL = the webhook's URL, write key = the webhook token.
+
+Each SDK sends a user journey (anonymous page and track, identify with traits, custom track, Order Completed,
+screen, group, alias, a trait set to null), then 150 events (more than one SDK batch) and a burst of 500. The
+check is call by call: every event arrived as the SDK sent it, the Braze simulator stored each of its objects once,
+on the right endpoint, equal to what the mapping (RudderStack's, by the conformance suite) says.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import shutil
+import subprocess
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from local.stack import LocalStack
+from local.workload import Sent, profiles
+from tests.conftest import ROOT
+from tests.e2e.test_pipeline import MODES, start
+
+JSON = dict[str, Any]
+NODE_SENDER = ROOT / "tests" / "e2e" / "sdk_node" / "send.js"
+T0 = datetime(2026, 12, 4, 10, 0, tzinfo=UTC)
+
+
+def journey(tag: str) -> list[tuple[str, JSON]]:
+    """Ten calls in a neutral form: (method, fields in the Node SDK's camelCase)."""
+    anon, user = f"anon-{tag}", f"user-{tag}"
+    calls: list[tuple[str, JSON]] = [
+        ("page", {"anonymousId": anon, "name": "Home", "properties": {"path": "/"}}),
+        ("track", {"anonymousId": anon, "event": "Product Viewed", "properties": {"sku": "p-1"}}),
+        ("identify", {"userId": user, "anonymousId": anon,
+                      "traits": {"email": "Ada@Example.com", "firstName": "Ada", "plan": "pro"}}),
+        ("track", {"userId": user, "event": "Signed Up", "properties": {"method": "email"}}),
+        ("track", {"userId": user, "event": "Order Completed", "properties": {
+            "order_id": "o-1", "currency": "EUR",
+            "products": [{"product_id": "p-1", "price": 10, "quantity": 2},
+                         {"product_id": "p-2", "price": 5.5, "quantity": 1}]}}),
+        ("screen", {"userId": user, "name": "Settings", "properties": {"tab": "privacy"}}),
+        ("group", {"userId": user, "groupId": "g-1", "traits": {"name": "Acme"}}),
+        ("alias", {"userId": user, "previousId": f"old-{tag}"}),
+        ("identify", {"userId": user, "traits": {"plan": None}}),
+        ("track", {"userId": user, "event": "Logged Out"}),
+    ]  # fmt: skip
+    return calls
+
+
+def many(tag: str, count: int, offset: int) -> list[tuple[str, JSON]]:
+    """Tracks for 25 users, an identify every tenth call."""
+    calls: list[tuple[str, JSON]] = []
+    for n in range(offset, offset + count):
+        user = f"user-{tag}-{n % 25:02d}"
+        if n % 10 == 0:
+            calls.append(("identify", {"userId": user, "traits": {"visits": n}}))
+        else:
+            calls.append(("track", {"userId": user, "event": "Item Added", "properties": {"n": n}}))
+    return calls
+
+
+def stamped(tag: str, calls: list[tuple[str, JSON]], first: int) -> list[tuple[str, JSON]]:
+    """Each call with its own messageId and a timestamp, as an application passing them would set them."""
+    return [
+        (method, {**fields, "messageId": f"{tag}-{first + n:04d}", "timestamp": T0 + timedelta(seconds=first + n)})
+        for n, (method, fields) in enumerate(calls)
+    ]
+
+
+_SNAKE = {"userId": "user_id", "anonymousId": "anonymous_id", "previousId": "previous_id", "groupId": "group_id",
+          "messageId": "message_id"}  # fmt: skip
+
+
+def send_python(client_class: type[Any]) -> Callable[[LocalStack, list[tuple[str, JSON]]], list[str]]:
+    def send(stack: LocalStack, calls: list[tuple[str, JSON]]) -> list[str]:
+        errors: list[str] = []
+        client = client_class(
+            write_key=stack.token, host=stack.api.url, on_error=lambda exc, batch: errors.append(repr(exc))
+        )
+        for method, fields in calls:
+            getattr(client, method)(**{_SNAKE.get(key, key): value for key, value in fields.items()})
+        client.flush()
+        client.join()
+        return errors
+
+    return send
+
+
+def send_node(stack: LocalStack, calls: list[tuple[str, JSON]]) -> list[str]:
+    node = shutil.which("node")
+    home = os.environ.get("RUDDER_SDK_NODE_HOME", str(ROOT / ".node-sdk"))
+    assert node, "node is needed to run RudderStack's Node SDK"
+    assert (Path(home) / "node_modules" / "@rudderstack" / "rudder-sdk-node").is_dir(), "run `make sdks` first"
+    lines = "".join(
+        json.dumps({"method": method, "message": {**fields, "timestamp": fields["timestamp"].isoformat()}}) + "\n"
+        for method, fields in calls
+    )
+    done = subprocess.run(  # noqa: S603
+        [node, str(NODE_SENDER), stack.api.url, stack.token],
+        input=lines, capture_output=True, text=True, timeout=300, check=True,
+        env={**os.environ, "RUDDER_SDK_NODE_HOME": home},
+    )  # fmt: skip
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["calls"] == len(calls)
+    return list(report["errors"])
+
+
+def _python_clients() -> dict[str, Callable[[LocalStack, list[tuple[str, JSON]]], list[str]]]:
+    from rudderstack.analytics import Client as RudderClient
+    from segment.analytics import Client as SegmentClient
+
+    return {"rudder-sdk-python": send_python(RudderClient), "segment-analytics-python": send_python(SegmentClient)}
+
+
+SENDERS = {**_python_clients(), "rudder-sdk-node": send_node}
+
+
+def received_events(stack: LocalStack) -> tuple[list[JSON], list[str]]:
+    """The events of every request the local API Gateway received, undone as the webhook undoes them, and each
+    request's Content-Encoding."""
+    events: list[JSON] = []
+    encodings: list[str] = []
+    for _path, headers, body in stack.api.received:
+        encoding = next((v for k, v in headers.items() if k.lower() == "content-encoding"), "identity")
+        encodings.append(encoding)
+        document = json.loads(gzip.decompress(body) if encoding == "gzip" else body)
+        events += document["batch"]
+    return events, encodings
+
+
+@pytest.fixture(params=[(sdk, mode) for sdk in SENDERS for mode in MODES], ids=lambda p: f"{p[0]}-{p[1]}")
+def sdk_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, LocalStack]]:
+    sdk, mode = request.param
+    local = start(tmp_path, mode, record_requests=True)
+    try:
+        yield sdk, local
+    finally:
+        local.stop()
+
+
+def test_sdk_at_its_defaults_delivers_journey_batches_and_bursts_once_each(sdk_stack: tuple[str, LocalStack]) -> None:
+    sdk, stack = sdk_stack
+    tag = sdk.split("-")[0] + sdk.split("-")[-1]
+    calls = (
+        stamped(tag, journey(tag), 0) + stamped(tag, many(tag, 150, 10), 10) + stamped(tag, many(tag, 500, 160), 160)
+    )
+    errors = SENDERS[sdk](stack, calls)
+    assert errors == [], f"{sdk} reported failed uploads: {errors[:3]}"
+
+    events, encodings = received_events(stack)
+    if sdk != "segment-analytics-python":  # Segment's SDK does not compress by default; RudderStack's do
+        assert set(encodings) == {"gzip"}
+    assert sorted(event["messageId"] for event in events) == sorted(fields["messageId"] for _, fields in calls)
+
+    assert stack.wait_until_drained(timeout=180), "the retry queue did not drain"
+    summary = stack.ledger(events, [Sent(events=events, first_sent=0.0)])
+    assert (summary.lost, summary.duplicates, summary.rejected, summary.dead_lettered) == (0, 0, 0, 0), summary.problems
+    assert summary.delivered == len(calls) == 660
+
+    # The journey, as RudderStack's Braze destination sends it.
+    objects = [(item.kind, item.obj) for item in stack.simulator.stored]
+    user, anon = f"user-{tag}", {"alias_name": f"anon-{tag}", "alias_label": "rudder_id"}
+    assert ("aliases_identified", {"user_alias": anon, "external_id": user}) in objects
+    # Attribute writes of one user may be coalesced into one object: what Braze ends up showing is what counts.
+    profile = profiles(obj for kind, obj in objects if kind == "attributes")[user]
+    assert profile == {"email": "ada@example.com", "first_name": "Ada", "plan": None, "ab_rudder_group_g-1": True}
+    names = [obj["name"] for kind, obj in objects if kind == "events" and obj.get("user_alias") == anon]
+    assert names == ["Home", "Product Viewed"]
+    purchases = sorted(obj["product_id"] for kind, obj in objects if kind == "purchases")
+    assert purchases == ["p-1", "p-2"]
+    merges = [obj for kind, obj in objects if kind == "merges"]
+    assert merges == [
+        {"identifier_to_merge": {"external_id": f"old-{tag}"}, "identifier_to_keep": {"external_id": user}}
+    ]
