@@ -36,15 +36,24 @@ def _json(schema: dict[str, Any]) -> dict[str, Any]:
     return {"application/json": {"schema": schema}}
 
 
-def _answers(accepted: bool) -> dict[str, Any]:
+def _answers(sdk_route: bool) -> dict[str, Any]:
+    """The answers of a POST route; on the SDK routes a queued event is a 200, as RudderStack's gateway answers."""
     error = {"$ref": "#/components/schemas/Error"}
     result = {"$ref": "#/components/schemas/Result"}
     answers = {
         "401": {"description": "missing or wrong token", "content": _json(error)},
-        "413": {"description": "body over the size limit, or too many events", "content": _json(error)},
-        "415": {"description": "body is not JSON (or not UTF-8), or Content-Type is not JSON", "content": _json(error)},
+        "413": {
+            "description": "body over the size limit (inflated or not), or too many events",
+            "content": _json(error),
+        },
+        "415": {
+            "description": "body is not JSON (or not UTF-8), Content-Type is not JSON (/v1/webhook only), or the "
+            "Content-Encoding is not gzip, deflate or identity",
+            "content": _json(error),
+        },
         "400": {
-            "description": "invalid events (each listed) or an unreadable shape; valid events were still delivered",
+            "description": "invalid events (each listed) or an unreadable shape or compressed stream; valid events "
+            "were still delivered",
             "content": _json({"oneOf": [result, error]}),
         },
         "503": {
@@ -52,13 +61,31 @@ def _answers(accepted: bool) -> dict[str, Any]:
             "content": _json({"oneOf": [result, error]}),
         },
     }
-    if accepted:
-        answers["200"] = {"description": "delivered (or duplicate, or dead-lettered)", "content": _json(result)}
+    if sdk_route:
+        answers["200"] = {
+            "description": "every event delivered, queued, a duplicate, filtered or dead-lettered",
+            "content": _json(result),
+        }
+    else:
+        answers["200"] = {
+            "description": "delivered (or duplicate, filtered, or dead-lettered)",
+            "content": _json(result),
+        }
         answers["202"] = {
             "description": "accepted and queued (for retry, or in buffered mode for the next delivery batch)",
             "content": _json(result),
         }
     return answers
+
+
+_CONTENT_ENCODING = {
+    "name": "Content-Encoding",
+    "in": "header",
+    "required": False,
+    "description": "gzip (RudderStack's SDKs' default), deflate or identity; the inflated body is held to the "
+    "same size limit",
+    "schema": {"type": "string", "enum": ["gzip", "x-gzip", "deflate", "identity"]},
+}
 
 
 def document() -> dict[str, Any]:
@@ -91,10 +118,16 @@ def document() -> dict[str, Any]:
                 "additionalProperties": {"type": "array", "items": {"type": "string"}},
             },
             "in_progress": {"type": "array", "items": {"type": "string"}},
+            "code": {"type": "string"},
+            "message": {"type": "string"},
             "error": {"type": "string"},
         },
     }
-    components["Error"] = {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}
+    components["Error"] = {
+        "type": "object",
+        "required": ["code", "message", "error"],
+        "properties": {"code": {"type": "string"}, "message": {"type": "string"}, "error": {"type": "string"}},
+    }
     webhook_body = {
         "oneOf": [
             {"$ref": "#/components/schemas/Event"},
@@ -106,7 +139,7 @@ def document() -> dict[str, Any]:
         "required": ["batch"],
         "properties": {"batch": {"type": "array", "items": {"$ref": "#/components/schemas/Event"}}},
     }
-    post: dict[str, Any] = {"security": [{"bearer": []}, {"basic": []}]}
+    post: dict[str, Any] = {"security": [{"bearer": []}, {"basic": []}], "parameters": [_CONTENT_ENCODING]}
     paths: dict[str, Any] = {
         "/v1/webhook": {
             "post": {
@@ -114,7 +147,7 @@ def document() -> dict[str, Any]:
                 "operationId": "webhook",
                 "summary": "One event or an array of events",
                 "requestBody": {"required": True, "content": _json(webhook_body)},
-                "responses": _answers(True),
+                "responses": _answers(sdk_route=False),
             }
         },
         "/v1/batch": {
@@ -123,7 +156,7 @@ def document() -> dict[str, Any]:
                 "operationId": "batch",
                 "summary": "RudderStack HTTP API batch",
                 "requestBody": {"required": True, "content": _json(batch_body)},
-                "responses": _answers(True),
+                "responses": _answers(sdk_route=True),
             }
         },
         "/health": {
@@ -153,7 +186,7 @@ def document() -> dict[str, Any]:
                 "operationId": kind,
                 "summary": f"RudderStack HTTP API {kind}",
                 "requestBody": {"required": True, "content": _json({"type": "object"})},
-                "responses": _answers(True),
+                "responses": _answers(sdk_route=True),
             }
         }
     return {
@@ -162,7 +195,9 @@ def document() -> dict[str, Any]:
             "title": "rudder-braze webhook",
             "version": "1",
             "description": "RudderStack events in, Braze REST calls out. Generated from the JSON Schemas "
-            "in layers/rudder_braze/schemas by tools/openapi.py.",
+            "in layers/rudder_braze/schemas by tools/openapi.py. An event is known by its messageId: one the bridge "
+            "has already accepted is counted in `duplicates` and not sent again, whatever its body (the first body "
+            "wins). Every answer other than a 200 or 202 carries `code` and `message`.",
         },
         "paths": paths,
         "components": {
