@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
-from tests.integration.conftest import QUIET, api_event, ingest, sample, stored
+from tests.integration.conftest import EVENTS, QUIET, api_event, ingest, sample, stored
 
 FORM = "application/x-www-form-urlencoded"  # what the Node SDK's HTTP library labels its gzip body
 
@@ -136,3 +136,17 @@ def test_every_refused_event_is_logged_with_where_and_why_never_its_value(
     (line,) = [r for r in domain_logs if r.getMessage() == "event refused"]
     assert (line.messageId, line.route, line.path) == ("r-1", "batch", "$.event")  # type: ignore[attr-defined]
     assert secret_value not in json.dumps(line.__dict__, default=str)
+
+
+def test_events_as_rudderstacks_webhook_destination_sends_them_reach_braze(stack: LocalStack) -> None:
+    """One event per request, header names lower-cased, the event's ``header`` entries as extra headers."""
+    headers = {"Authorization": None, "Content-Type": None, "content-type": "application/json",
+               "authorization": f"Bearer {stack.token}", "x-tenant": "acme"}  # fmt: skip
+    for name in ("identify", "order-completed"):
+        event = json.loads((EVENTS / "rudderstack-webhook" / f"{name}.json").read_text())
+        status, body = ingest(stack, api_event(event, headers=headers))
+        assert (status, body["delivered"]) == (200, 1)
+    (profile,) = [a for a in stored(stack, "attributes") if a.get("external_id") == "user-webhook-1"]
+    assert profile["email"] == "grace@example.com" and profile["score"] == 1e21
+    assert sorted(p["product_id"] for p in stored(stack, "purchases")) == ["sku-1", "sku-2"]
+    assert {p["time"] for p in stored(stack, "purchases")} == {"2026-12-04T10:05:00.300Z"}  # RudderStack's timestamp
