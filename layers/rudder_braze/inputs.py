@@ -68,8 +68,9 @@ def read_events(text: str | bytes) -> list[Any]:
 def content_key(event: Any) -> str:
     """An idempotency key for an event that has no messageId: a digest of its content, so that a re-sent copy of
     the same payload is recognised as the same event."""
-    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()
+    canonical = json.dumps(event, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    # surrogatepass: a lone surrogate must not stop the digest; validation refuses the event with its path.
+    return "sha256:" + hashlib.sha256(canonical.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def _parse_time(value: Any) -> datetime | None:

@@ -13,6 +13,7 @@ from rudder_braze.inputs import read_events
 from rudder_braze.mapping import TRACK, BrazeRequest, transform_event
 from rudder_braze.packing import pack
 from rudder_braze.validation import validate_event
+from rudder_braze.values import is_unicode
 
 
 @dataclass(slots=True)
@@ -48,16 +49,19 @@ class EventResult:
 def process_event(index: int, event: Any, settings: BrazeSettings) -> EventResult:
     """Filter, validate and map one event; never raises for a bad event."""
     raw_id = event.get("messageId") if isinstance(event, dict) else None
-    message_id = raw_id if isinstance(raw_id, str) and raw_id else None
+    # An id that is not Unicode text cannot be written into an answer, a log line or a key: the event goes by its
+    # position (and is refused by validation).
+    message_id = raw_id if isinstance(raw_id, str) and raw_id and is_unicode(raw_id) else None
     raw_type = event.get("type") if isinstance(event, dict) else None
+    raw_type = raw_type if isinstance(raw_type, str) and is_unicode(raw_type) else None
     reason = filtered_reason(event, settings)
     if reason is not None:  # RudderStack drops it before validating it for the destination
-        return EventResult(index, message_id, raw_type if isinstance(raw_type, str) else None, [], filtered=reason)
+        return EventResult(index, message_id, raw_type, [], filtered=reason)
     try:
         kind = validate_event(event)
         return EventResult(index, message_id, kind, requests=transform_event(event, settings))
     except EventError as error:
-        return EventResult(index, message_id, raw_type if isinstance(raw_type, str) else None, error=error)
+        return EventResult(index, message_id, raw_type, error=error)
 
 
 def deduplicate_result(result: EventResult, fingerprints: dict[str, Fingerprints]) -> None:

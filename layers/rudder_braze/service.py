@@ -6,6 +6,7 @@ only wire AWS and Powertools to them, and tests can run them against moto and th
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from collections import Counter
@@ -20,6 +21,7 @@ from rudder_braze.config import BrazeSettings
 from rudder_braze.dedup import Fingerprints, deduplicate_requests, user_keys
 from rudder_braze.delivery import DeliveryReport, PendingEvent, QueueFormatError, RetryPolicy, deliver, user_of
 from rudder_braze.inputs import content_key
+from rudder_braze.limits import MAX_QUEUED_EVENT_BYTES
 from rudder_braze.pipeline import EventResult, transform_events
 from rudder_braze.ports import Buffer, Claim, FingerprintStore, Gate, Queue, QueueError, Send, State
 
@@ -155,13 +157,32 @@ class _Delivering:
             event.last_error = "held behind this user's updates already waiting in the retry queue"
         return held, [event for event in events if event.user not in waiting]
 
+    @staticmethod
+    def _put(events: list[PendingEvent], put: Callable[[Sequence[PendingEvent]], None]) -> tuple[set[str], str | None]:
+        """Put events on a queue: the keys of those that could not be put there, and why."""
+        if not events:
+            return set(), None
+        try:
+            put(events)
+        except QueueError as exc:
+            log.error("could not put events on a queue (%s)", exc)
+            return set(exc.keys) & {event.key for event in events}, str(exc)
+        except Exception as exc:
+            log.error("could not put events on a queue (%s)", type(exc).__name__)
+            return {event.key for event in events}, type(exc).__name__
+        return set(), None
+
     def _note_pending(self, queued: Sequence[PendingEvent]) -> None:
-        """These events went to the retry queue: their users' later events must queue behind them."""
-        for user, count in Counter(event.user for event in queued).items():
+        """These events went to the retry queue: their users' later events must queue behind them. One counter
+        update per user, side by side (a body of 1,000 users is 1,000 updates)."""
+
+        def note(user_count: tuple[str, int]) -> None:
             try:
-                self.state.change_pending(user, count)
+                self.state.change_pending(*user_count)
             except Exception as exc:  # ordering help only: the event itself is safe in the queue
                 log.warning("could not record a pending user (%s)", type(exc).__name__)
+
+        _in_parallel(note, list(Counter(event.user for event in queued).items()))
 
     def _deliver(
         self,
@@ -220,7 +241,6 @@ class IngestService(_Delivering):
             for r in results
             if r.error is not None
         ]
-        counts["EventsRejected"] = len(rejected)
         outcomes: dict[str, str] = {}
         fresh: list[PendingEvent] = []
         busy: list[str] = []
@@ -233,7 +253,14 @@ class IngestService(_Delivering):
             if key in candidates:
                 outcomes[key] = "duplicate"  # the same event twice in one body
                 continue
+            size = len(json.dumps([[r.path, r.body] for r in result.requests]).encode())
+            if size > MAX_QUEUED_EVENT_BYTES:  # it could never wait in a queue: refuse it now, not when it must
+                reason = (f"the event's Braze requests are {size} bytes; an event that may have to wait in the "
+                          f"retry queue can be at most {MAX_QUEUED_EVENT_BYTES}")  # fmt: skip
+                rejected.append({"index": result.index, "messageId": result.message_id, "path": "$", "reason": reason})
+                continue
             candidates[key] = result
+        counts["EventsRejected"] = len(rejected)
         claims = _in_parallel(lambda key: self.gate.claim(key, remaining_ms()), list(candidates))
         for (key, result), claim in zip(candidates.items(), claims, strict=True):
             if claim.claim is Claim.DONE:
@@ -253,40 +280,42 @@ class IngestService(_Delivering):
         counts["EventsDuplicate"] = sum(1 for o in outcomes.values() if o == "duplicate")
         counts["EventsFiltered"] = sum(1 for o in outcomes.values() if o == "filtered")
         if self.buffer is not None:
-            try:
-                if fresh:
-                    self.buffer.enqueue(fresh)
-            except Exception as exc:
-                return self._unqueueable(fresh, exc, rejected, counts, latencies)
-            counts["EventsBuffered"] = len(fresh)
-            outcomes.update((event.key, "queued") for event in fresh)
-            _in_parallel(lambda event: self.gate.complete(event.key, {"outcome": "queued"}), fresh)
+            unqueued, cause = self._put(fresh, self.buffer.enqueue)
+            queued = [event for event in fresh if event.key not in unqueued]
+            counts["EventsBuffered"] = len(queued)
+            outcomes.update((event.key, "queued") for event in queued)
+            _in_parallel(lambda event: self.gate.complete(event.key, {"outcome": "queued"}), queued)
+            if unqueued:
+                return self._unqueueable(fresh, unqueued, cause, outcomes, received=len(events), rejected=rejected,
+                                         counts=counts, latencies=latencies)  # fmt: skip
             return self._answer(len(events), outcomes, rejected, busy, counts=counts, latencies=latencies)
 
         held, sendable = self._hold_waiting(fresh)
         report, _ = self._deliver(sendable, remaining_ms, counts, latencies)
         to_queue = held + report.retry
-        try:
-            if to_queue:
-                self.queue.enqueue(to_queue)
-            if report.dead:
-                self.queue.dead_letter(report.dead)
-        except Exception as exc:
-            for key in report.delivered:
-                self.gate.complete(key, {"outcome": "delivered"})
-            return self._unqueueable([*to_queue, *report.dead], exc, rejected, counts, latencies)
-        self._note_pending(to_queue)
+        unqueued, cause = self._put(to_queue, self.queue.enqueue)
+        undead, dead_cause = self._put(report.dead, self.queue.dead_letter)
+        unqueued, cause = unqueued | undead, cause or dead_cause
+        queued = [event for event in to_queue if event.key not in unqueued]
+        self._note_pending(queued)
         for key in report.delivered:
             outcomes[key] = "delivered"
-        for event in to_queue:
+        for event in queued:
             outcomes[event.key] = "queued"
         for event in report.dead:
-            outcomes[event.key] = "dead_lettered"
-            log.error("Braze refused an event for good", extra={"messageId": event.key, "reason": event.last_error})
-        _in_parallel(lambda event: self.gate.complete(event.key, {"outcome": outcomes[event.key]}), fresh)
+            if event.key not in unqueued:
+                outcomes[event.key] = "dead_lettered"
+                log.error("Braze refused an event for good", extra={"messageId": event.key, "reason": event.last_error})
+        # What was delivered or queued is recorded now, whatever else failed: the sender's retry of this body must
+        # find it done and send none of it again.
+        done = [event for event in fresh if event.key in outcomes]
+        _in_parallel(lambda event: self.gate.complete(event.key, {"outcome": outcomes[event.key]}), done)
         counts["EventsDelivered"] = len(report.delivered)
-        counts["EventsQueued"] = len(to_queue)
-        counts["EventsDeadLettered"] = len(report.dead)
+        counts["EventsQueued"] = len(queued)
+        counts["EventsDeadLettered"] = len(report.dead) - len(undead)
+        if unqueued:
+            return self._unqueueable(fresh, unqueued, cause, outcomes, received=len(events), rejected=rejected,
+                                     counts=counts, latencies=latencies)  # fmt: skip
         return self._answer(
             len(events), outcomes, rejected, busy, counts=counts, latencies=latencies, partial_errors=report.item_errors
         )
@@ -325,24 +354,26 @@ class IngestService(_Delivering):
 
     def _unqueueable(
         self,
-        events: list[PendingEvent],
-        exc: Exception,
+        fresh: list[PendingEvent],
+        unqueued: set[str],
+        cause: str | None,
+        outcomes: dict[str, str],
+        *,
+        received: int,
         rejected: list[dict[str, Any]],
         counts: Counter[str],
         latencies: list[float],
     ) -> IngestResult:
-        """Nothing is lost: events that could be neither delivered nor queued are released, so that RudderStack's
-        retry of this request runs them again."""
-        for event in events:
-            self.gate.release(event.key, exc)
+        """Nothing is lost: the events that could be neither delivered nor queued are released, so that the
+        sender's retry of this body runs them again (and only them: the others are recorded as done)."""
+        _in_parallel(lambda event: self.gate.release(event.key, RuntimeError(cause)),
+                     [event for event in fresh if event.key in unqueued])  # fmt: skip
         counts["EnqueueFailures"] += 1
-        log.error("could not queue accepted events (%s); asking the sender to retry", type(exc).__name__)
-        return IngestResult(
-            503,
-            {"error": "the event queue could not be reached; retry later", "rejected": rejected},
-            counts,
-            latencies,
-        )
+        log.error("could not queue accepted events (%s); asking the sender to retry", cause,
+                  extra={"messageIds": sorted(unqueued)[:20]})  # fmt: skip
+        answer = self._answer(received, outcomes, rejected, [], counts=counts, latencies=latencies)
+        message = f"could not queue {len(unqueued)} accepted event(s) ({cause}); retry later"
+        return IngestResult(503, {**answer.body, "error": message, "unqueued": sorted(unqueued)}, counts, latencies)
 
 
 @dataclass(frozen=True, slots=True)
@@ -496,8 +527,8 @@ class DeliveryService(_Delivering):
         report, partial_errors = self._deliver(
             sendable, remaining_ms, counts, latencies, records=record_of, rounds=self.rounds
         )
-        unmoved = self._move([*held, *report.retry], self.queue.enqueue)
-        unmoved |= self._move(report.dead, self.queue.dead_letter)
+        unmoved, _ = self._put([*held, *report.retry], self.queue.enqueue)
+        unmoved |= self._put(report.dead, self.queue.dead_letter)[0]
         moved = [event for event in [*held, *report.retry] if event.key not in unmoved]
         self._note_pending(moved)
         try:
@@ -514,18 +545,3 @@ class DeliveryService(_Delivering):
         counts["EventsQueued"] = len(moved)
         counts["EventsDeadLettered"] += len([e for e in report.dead if e.key not in unmoved])
         return RetryResult([record_of[key].message_id for key in unmoved], counts, latencies, partial_errors)
-
-    @staticmethod
-    def _move(events: list[PendingEvent], put: Callable[[Sequence[PendingEvent]], None]) -> set[str]:
-        """Put events on a queue; the keys of those that could not be put there."""
-        if not events:
-            return set()
-        try:
-            put(events)
-        except QueueError as exc:
-            log.error("could not move events to a queue (%s); SQS will hand them out again", exc)
-            return set(exc.keys) & {event.key for event in events}
-        except Exception as exc:
-            log.error("could not move events to a queue (%s); SQS will hand them out again", type(exc).__name__)
-            return {event.key for event in events}
-        return set()

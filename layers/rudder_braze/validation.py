@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rudder_braze.errors import EventError
+from rudder_braze.values import check_values
 
 if TYPE_CHECKING:  # jsonschema is imported when an event is invalid, not at cold start (about 90 ms)
     from jsonschema import Draft7Validator
@@ -128,6 +129,7 @@ def validate_event(event: Any) -> str:
     kind = event.get("type")
     if not isinstance(kind, str):
         raise EventError("is required" if kind is None else "must be a string", "$.type")
+    check_values(event)
     name = kind.lower()
     if name not in EVENT_TYPES:
         raise EventError(f"Message type {kind} is not supported", "$.type")

@@ -14,19 +14,50 @@ from typing import Any
 
 from rudder_braze.aws import aws_client
 from rudder_braze.delivery import PendingEvent
+from rudder_braze.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX_VISIBILITY_SECONDS
 from rudder_braze.ports import QueueError
 
-_BATCH = 10
 _REASON_LIMIT = 900
 
 
 def _digest(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:64]
+    return hashlib.sha256(text.encode("utf-8", "surrogatepass")).hexdigest()[:64]
 
 
 def group_id(user: str) -> str:
     """A FIFO message group per user (hashed: group ids allow 128 characters of a limited alphabet)."""
     return _digest(user)
+
+
+def message_bytes(entry: dict[str, Any]) -> int:
+    """What SQS counts towards its size limits: the body and every attribute's name, type and value."""
+    size = len(entry["MessageBody"].encode("utf-8"))
+    for name, attribute in entry.get("MessageAttributes", {}).items():
+        size += len(name.encode()) + len(attribute["DataType"].encode()) + len(attribute["StringValue"].encode())
+    return size
+
+
+def _batches(entries: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, dict[str, Any]]]]:
+    """SendMessageBatch calls: at most 10 entries and 1 MiB in all each (an entry over the limit goes alone, and
+    SQS refuses it)."""
+    batches: list[list[tuple[str, dict[str, Any]]]] = []
+    current: list[tuple[str, dict[str, Any]]] = []
+    current_bytes = 0
+    for key, entry in entries:
+        size = message_bytes(entry)
+        if current and (len(current) == SQS_MAX_BATCH_ENTRIES or current_bytes + size > SQS_MAX_BATCH_BYTES):
+            batches.append(current)
+            current, current_bytes = [], 0
+        current.append((key, entry))
+        current_bytes += size
+    if current:
+        batches.append(current)
+    return batches
+
+
+def _error_code(exc: Exception) -> str:
+    code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+    return f"{type(exc).__name__} {code}" if code else type(exc).__name__
 
 
 class _Sqs:
@@ -41,20 +72,20 @@ class _Sqs:
 
     def _send(self, url: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
         failed: list[str] = []
-        for start in range(0, len(entries), _BATCH):
-            chunk = entries[start : start + _BATCH]
+        causes: list[str] = []
+        for chunk in _batches(entries):
             batch = [{"Id": str(i), **entry} for i, (_, entry) in enumerate(chunk)]
             try:
                 answer = self.client.send_message_batch(QueueUrl=url, Entries=batch)
-            except Exception as exc:  # the whole call failed (network, permissions, queue missing)
+            except Exception as exc:  # the whole call failed (network, permissions, queue missing, too large)
                 failed.extend(key for key, _ in chunk)
-                last_error = f"{type(exc).__name__}"
+                causes.append(_error_code(exc))
                 continue
             for failure in answer.get("Failed", ()):
                 failed.append(chunk[int(failure["Id"])][0])
-                last_error = str(failure.get("Code", "failed"))
+                causes.append(str(failure.get("Code", "failed")))
         if failed:
-            raise QueueError(f"could not enqueue {len(failed)} event(s): {last_error}", failed)
+            raise QueueError(f"could not enqueue {len(failed)} event(s): {', '.join(sorted(set(causes)))}", failed)
 
 
 class DeliveryQueue(_Sqs):
@@ -119,5 +150,7 @@ class RetryQueue(_Sqs):
     def retry_later(self, receipt_handle: str, seconds: int) -> None:
         """Hide a received message (and so its user's later messages) for ``seconds``: the backoff."""
         self.client.change_message_visibility(
-            QueueUrl=self.queue_url, ReceiptHandle=receipt_handle, VisibilityTimeout=max(0, min(seconds, 43200))
+            QueueUrl=self.queue_url,
+            ReceiptHandle=receipt_handle,
+            VisibilityTimeout=max(0, min(seconds, SQS_MAX_VISIBILITY_SECONDS)),
         )

@@ -4,11 +4,13 @@
 Item ids: ``pending#<user>`` (a counter of the user's queued events), ``progress#<messageId>`` (the requests
 left and the attempts made, written only when a retry made progress or failed), ``done#<messageId>`` (a
 delivery-queue message already handled, so a second copy of it is not sent again) and ``fp#<user key>`` (the
-fingerprints of the attribute values Braze last accepted for a user, for ``supportDedup``).
+fingerprints of the attribute values Braze last accepted for a user, for ``supportDedup``). An id whose identifier
+is long is ``<kind>#sha256:<digest>`` instead (:func:`item_id`), so no input can exceed DynamoDB's key limit.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import time
 from collections.abc import Iterable
@@ -17,7 +19,24 @@ from typing import Any
 from rudder_braze.aws import aws_client
 from rudder_braze.dedup import Fingerprints
 from rudder_braze.delivery import PendingEvent
+from rudder_braze.limits import DYNAMODB_BATCH_GET_ITEMS, DYNAMODB_BATCH_WRITE_ITEMS
 from rudder_braze.mapping import BrazeRequest
+
+# Identifiers up to this size stay readable in the id; longer ones are digested (DynamoDB's key limit is 2,048 bytes).
+_PLAIN_ID_BYTES = 256
+
+
+def item_id(kind: str, identifier: str) -> str:
+    """The state table id of ``identifier``'s item of ``kind``: readable when short, a digest when long."""
+    raw = identifier.encode("utf-8", "surrogatepass")
+    if len(raw) <= _PLAIN_ID_BYTES:
+        return f"{kind}#{identifier}"
+    return f"{kind}#sha256:{hashlib.sha256(raw).hexdigest()}"
+
+
+def _ids(kind: str, identifiers: Iterable[str]) -> dict[str, str]:
+    """Item id → identifier, for reading items back by what they are about."""
+    return {item_id(kind, identifier): identifier for identifier in identifiers}
 
 
 class StateTable:
@@ -39,8 +58,8 @@ class StateTable:
         """Items by id (strongly consistent, 100 per call; ids not found are absent)."""
         found: dict[str, dict[str, Any]] = {}
         unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), 100):
-            keys: list[dict[str, Any]] = [{"id": {"S": item_id}} for item_id in unique[start : start + 100]]
+        for start in range(0, len(unique), DYNAMODB_BATCH_GET_ITEMS):
+            keys: list[dict[str, Any]] = [{"id": {"S": i}} for i in unique[start : start + DYNAMODB_BATCH_GET_ITEMS]]
             while keys:
                 answer = self.client.batch_get_item(
                     RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
@@ -52,8 +71,9 @@ class StateTable:
 
     def put_items(self, items: list[dict[str, Any]]) -> None:
         """Write whole items, 25 per call, until DynamoDB has processed every one."""
-        for start in range(0, len(items), 25):
-            writes: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
+        for start in range(0, len(items), DYNAMODB_BATCH_WRITE_ITEMS):
+            chunk = items[start : start + DYNAMODB_BATCH_WRITE_ITEMS]
+            writes: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in chunk]
             while writes:
                 answer = self.client.batch_write_item(RequestItems={self.table_name: writes})
                 writes = answer.get("UnprocessedItems", {}).get(self.table_name, [])
@@ -61,7 +81,7 @@ class StateTable:
     # --- users with events waiting in the retry queue -----------------------------------------------------------
 
     def users_with_pending(self, users: Iterable[str]) -> set[str]:
-        ids = {f"pending#{user}": user for user in users}
+        ids = _ids("pending", users)
         if not ids:
             return set()
         items = self.get_items(list(ids))
@@ -75,7 +95,7 @@ class StateTable:
     def change_pending(self, user: str, delta: int) -> None:
         self.client.update_item(
             TableName=self.table_name,
-            Key={"id": {"S": f"pending#{user}"}},
+            Key={"id": {"S": item_id("pending", user)}},
             UpdateExpression="ADD #count :delta SET #expiration = :expiration",
             ExpressionAttributeNames={"#count": "count", "#expiration": "expiration"},
             ExpressionAttributeValues={":delta": {"N": str(delta)}, ":expiration": self._expiration()},
@@ -84,21 +104,22 @@ class StateTable:
     # --- progress of retried events ---------------------------------------------------------------------------
 
     def progress(self, keys: Iterable[str]) -> dict[str, tuple[list[BrazeRequest], int, str | None]]:
-        items = self.get_items([f"progress#{key}" for key in keys])
+        ids = _ids("progress", keys)
+        items = self.get_items(list(ids))
         return {
-            item_id.removeprefix("progress#"): (
+            ids[found]: (
                 [BrazeRequest(r["path"], r["body"]) for r in json.loads(item["requests"]["S"])],
                 int(item["attempts"]["N"]),
                 item.get("lastError", {}).get("S"),
             )
-            for item_id, item in items.items()
+            for found, item in items.items()
         }
 
     def save_progress(self, event: PendingEvent) -> None:
         self.client.put_item(
             TableName=self.table_name,
             Item={
-                "id": {"S": f"progress#{event.key}"},
+                "id": {"S": item_id("progress", event.key)},
                 "requests": {"S": json.dumps([{"path": r.path, "body": r.body} for r in event.requests])},
                 "attempts": {"N": str(event.attempts)},
                 "lastError": {"S": event.last_error or ""},
@@ -107,16 +128,17 @@ class StateTable:
         )
 
     def clear_progress(self, key: str) -> None:
-        self.client.delete_item(TableName=self.table_name, Key={"id": {"S": f"progress#{key}"}})
+        self.client.delete_item(TableName=self.table_name, Key={"id": {"S": item_id("progress", key)}})
 
     # --- delivery-queue messages already handled ------------------------------------------------------------
 
     def finished(self, keys: Iterable[str]) -> set[str]:
-        return {item_id.removeprefix("done#") for item_id in self.get_items([f"done#{key}" for key in keys])}
+        ids = _ids("done", keys)
+        return {ids[found] for found in self.get_items(list(ids))}
 
     def mark_finished(self, keys: Iterable[str]) -> None:
         expiration = self._expiration()
-        self.put_items([{"id": {"S": f"done#{key}"}, "expiration": expiration} for key in keys])
+        self.put_items([{"id": {"S": item_id("done", key)}, "expiration": expiration} for key in keys])
 
 
 class FingerprintTable:
@@ -128,11 +150,12 @@ class FingerprintTable:
         self.ttl_seconds = ttl_seconds
 
     def load(self, users: Iterable[str]) -> dict[str, Fingerprints]:
-        items = self.table.get_items([f"fp#{user}" for user in users])
+        ids = _ids("fp", users)
+        items = self.table.get_items(list(ids))
         now = time.time()
         return {
-            item_id.removeprefix("fp#"): json.loads(item["fingerprints"]["S"])
-            for item_id, item in items.items()
+            ids[found]: json.loads(item["fingerprints"]["S"])
+            for found, item in items.items()
             if int(item.get("expiration", {}).get("N", "0")) > now
         }
 
@@ -141,7 +164,7 @@ class FingerprintTable:
         self.table.put_items(
             [
                 {
-                    "id": {"S": f"fp#{user}"},
+                    "id": {"S": item_id("fp", user)},
                     "fingerprints": {"S": json.dumps(values, separators=(",", ":"), sort_keys=True)},
                     "expiration": expiration,
                 }
