@@ -468,21 +468,41 @@ class RetryService(_Delivering):
             delay = 0 if event.user in backing_off else self.policy.delay(max(event.attempts, 1), report.retry_after)
             backing_off.add(event.user)
             if event.attempts != attempts_before[event.key]:  # held events made no attempt: nothing to record
-                self.state.save_progress(event)
-            self.queue.retry_later(record_of[event.key].receipt_handle, delay)
+                self._save_progress(event, counts)
+            self._back_off(record_of[event.key].receipt_handle, delay)
             failed.append(record_of[event.key].message_id)
             log.info("retry later", extra={"messageId": event.key, "delaySeconds": delay, "attempts": event.attempts})
-        dead = [*report.dead, *give_up]
-        if dead:
-            self.queue.dead_letter(dead)
-            for event in dead:
-                log.error("dead-lettered", extra={"messageId": event.key, "reason": event.last_error})
+        # From here on nothing may raise: Braze has taken what report.delivered names, and an escaping error would
+        # leave the whole batch on the queue to be sent again.
+        undead, _ = self._put([*report.dead, *give_up], self.queue.dead_letter)
+        dead = [event for event in [*report.dead, *give_up] if event.key not in undead]
+        failed += [record_of[key].message_id for key in undead if key in record_of]  # SQS hands them out again
+        for event in dead:
+            log.error("dead-lettered", extra={"messageId": event.key, "reason": event.last_error})
         for key in report.delivered:
             log.info("delivered on retry", extra={"messageId": key, "attempts": events[key].attempts})
         self._finish([events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events], progress)
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsDeadLettered"] += len(dead)
         return RetryResult(failed, counts, latencies, partial_errors)
+
+    def _save_progress(self, event: PendingEvent, counts: Counter[str]) -> None:
+        """Record what Braze has taken of an event going back to the queue. Without the record, the next attempt
+        sends the taken part again: counted (``ProgressNotSaved``) and logged, never raised."""
+        try:
+            self.state.save_progress(event)
+        except Exception as exc:
+            counts["ProgressNotSaved"] += 1
+            log.error("could not save an event's progress (%s); its next attempt may send again what Braze already "
+                      "accepted", type(exc).__name__, extra={"messageId": event.key})  # fmt: skip
+
+    def _back_off(self, receipt_handle: str, delay: int) -> None:
+        """Hide the message for its backoff; if SQS cannot be told, it comes back after its visibility timeout."""
+        try:
+            self.queue.retry_later(receipt_handle, delay)
+        except Exception as exc:
+            log.warning("could not set a backoff (%s); the message returns after its visibility timeout",
+                        type(exc).__name__)  # fmt: skip
 
     def _finish(self, finished: list[PendingEvent], progress: dict[str, Any]) -> None:
         """These events left the retry queue (delivered or dead-lettered): their users no longer wait on them."""

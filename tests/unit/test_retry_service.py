@@ -1,0 +1,73 @@
+"""RetryService when the stores it records in fail after Braze has taken part of a batch: nothing escapes, what
+Braze accepted is acknowledged (never sent again by SQS handing the batch out anew), and the one re-send left is
+counted."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+
+from rudder_braze.braze_client import BrazeResponse
+from rudder_braze.config import load_settings
+from rudder_braze.delivery import PendingEvent, RetryPolicy
+from rudder_braze.mapping import IDENTIFY, BrazeRequest
+from rudder_braze.service import RetryService
+from tests.unit.test_delivery_service import OK, MemoryQueue, MemoryState, event, records
+
+THROTTLED = BrazeResponse(429, "", {"X-RateLimit-Reset": "0"})
+
+
+class BrokenProgressState(MemoryState):
+    def save_progress(self, event: PendingEvent) -> None:
+        raise ConnectionError("DynamoDB is unreachable")
+
+
+class RetryQueueDouble(MemoryQueue):
+    def __init__(self, *, dead_letter_fails: bool = False) -> None:
+        super().__init__()
+        self.backed_off: list[str] = []
+        self.dead_letter_fails = dead_letter_fails
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        self.backed_off.append(receipt_handle)
+
+    def dead_letter(self, events: Sequence[PendingEvent], reason: str | None = None) -> None:
+        if self.dead_letter_fails:
+            raise ConnectionError("SQS is unreachable")
+        super().dead_letter(events, reason)
+
+
+def retry_service(queue: MemoryQueue, state: MemoryState) -> RetryService:
+    """Braze takes identify merges and throttles attribute writes."""
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        return OK if request.path == IDENTIFY else THROTTLED
+
+    policy = RetryPolicy(max_attempts=5, base_delay_seconds=0)
+    return RetryService(load_settings({}), policy=policy, send=send, queue=queue, state=state, sleep=lambda _: None)
+
+
+def merge(key: str, user: str, *, attempts: int = 0) -> PendingEvent:
+    body = {"aliases_to_identify": [{"external_id": user, "user_alias": {"alias_name": f"anon-{user}",
+                                                                        "alias_label": "rudder_id"}}]}  # fmt: skip
+    return PendingEvent(key, f"u:{user}", [BrazeRequest(IDENTIFY, body)], time.time(), attempts=attempts)
+
+
+def test_a_failing_progress_write_neither_raises_nor_resends_what_braze_took() -> None:
+    queue, state = RetryQueueDouble(), BrokenProgressState()
+    taken = merge("m-ok", "a")
+    part = merge("m-part", "b")
+    part.requests += event("x", "b", plan="pro").requests  # its merge goes through, its attributes are throttled
+    result = retry_service(queue, state).handle(records(taken, part), lambda: 30000)
+    assert result.failed == ["sqs-m-part"]  # m-ok is acknowledged: SQS will not hand it out again
+    assert result.counts["EventsDelivered"] == 1
+    assert result.counts["ProgressNotSaved"] == 1  # m-part's merge may be sent again: counted, and logged
+    assert queue.backed_off == ["receipt-m-part"]
+
+
+def test_a_failing_dead_letter_write_keeps_the_message_on_the_queue_and_acknowledges_the_rest() -> None:
+    queue, state = RetryQueueDouble(dead_letter_fails=True), MemoryState()
+    doomed = merge("m-doomed", "c", attempts=5)  # out of attempts
+    result = retry_service(queue, state).handle(records(merge("m-ok", "a"), doomed), lambda: 30000)
+    assert result.failed == ["sqs-m-doomed"]
+    assert result.counts["EventsDelivered"] == 1 and result.counts["EventsDeadLettered"] == 0
