@@ -160,3 +160,31 @@ def _every_path(stack: LocalStack, token: str) -> str:
     dead = stack.dead_letters()
     assert [status for status, _ in answers] == [200, 400, 401, 202, 200] and messages and dead
     return json.dumps([answers, messages, dead])
+
+
+# Values JSON can spell but nothing downstream can write: lone surrogate escapes, numbers past a float's range.
+hostile_values = st.sampled_from(['"a\\ud800b"', '"\\udfff"', "1e999", "-1e400", '"ok"', "12", '{"\\ud83d": 1}'])
+valid_event = {"type": "track", "userId": "u-1", "event": "E", "timestamp": "2026-12-04T10:00:00Z"}
+
+
+@settings(
+    max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow]
+)
+@given(values=st.lists(hostile_values, min_size=1, max_size=4), depth=st.integers(0, 30))
+def test_unwritable_values_are_their_events_400_and_braze_only_ever_gets_json(
+    stack: LocalStack, values: list[str], depth: int
+) -> None:
+    stack.simulator.reset()
+    nested = ",".join(f'"p{i}": ' + "[" * depth + value + "]" * depth for i, value in enumerate(values))
+    hostile = '{"type": "track", "userId": "u-2", "event": "H", "messageId": "h-%d", "properties": {%s}}'
+    body = f"[{json.dumps({**valid_event, 'messageId': f'ok-{depth}'})}, {hostile % (depth, nested)}]"
+    status, answer = ingest(stack, api_event(raw=body.encode()))
+    assert status < 500, answer
+    assert answer["delivered"] + answer["duplicates"] >= 1  # the neighbour is delivered, whatever its neighbour holds
+    writable = all(v in ('"ok"', "12") for v in values)
+    assert (status == 200) is writable
+    if not writable:
+        (refused,) = answer["rejected"]
+        assert refused["index"] == 1 and refused["path"].startswith("$.properties")
+    for request in stack.simulator.requests:  # every request Braze received was strict JSON
+        assert request["status"] != 400 and isinstance(request["body"], dict)

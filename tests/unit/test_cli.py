@@ -68,3 +68,19 @@ def test_console_script_and_module_read_stdin() -> None:
         )
         assert done.returncode == 0, done.stderr
         assert json.loads(done.stdout)["requests"][0]["path"] == "/users/track"
+
+
+def test_the_cli_refuses_unwritable_values_per_event_with_valid_json_out() -> None:
+    head = '{"type": "track", "userId": "u", "event": "E", "timestamp": "2026-12-04T10:00:00Z", '
+    lines = [head + '"messageId": "c-1"}', head + '"messageId": "c-2", "properties": {"x": "\\ud800"}}',
+             head + '"messageId": "c-3", "properties": {"x": 1e999}}']  # fmt: skip
+    command = [sys.executable, "-m", "rudder_braze", "transform"]
+    done = subprocess.run(command, check=False, input="\n".join(lines), capture_output=True, text=True)  # noqa: S603
+    assert done.returncode == 0, done.stderr
+    out = [json.loads(line, parse_constant=_not_json) for line in done.stdout.splitlines()]  # strict JSON, every line
+    assert [o.get("status") for o in out] == [None, 400, 400]
+    assert [o.get("path") for o in out] == [None, "$.properties.x", "$.properties.x"]
+
+
+def _not_json(name: str) -> None:
+    raise AssertionError(f"{name} is not JSON")
