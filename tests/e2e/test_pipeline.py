@@ -135,3 +135,24 @@ def test_sqs_refusing_the_enqueue_answers_5xx_and_the_retry_loses_nothing(tmp_pa
         assert [s.obj["name"] for s in stack.simulator.stored if s.kind == "events"] == ["Queued"]
     finally:
         stack.stop()
+
+
+def test_a_body_over_api_gateways_limit_is_answered_413_not_dropped(tmp_path: Path) -> None:
+    stack = start(tmp_path)
+    try:
+        body = b'{"batch": ["' + b"x" * (11 * 1024 * 1024) + b'"]}'
+        status, answer = stack.post("/v1/batch", body)
+        assert status == 413 and answer == {"message": "Request Too Long"}  # API Gateway's own answer
+        chunked = stack.http.request(
+            "POST", stack.api.url + "/v1/batch", body=iter([body[:1024], body[1024:]]), chunked=True,
+            headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        assert chunked.status == 413
+        small = json.dumps({"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": "c-1"}]}).encode()
+        chunked_ok = stack.http.request(
+            "POST", stack.api.url + "/v1/batch", body=iter([small[:10], small[10:]]), chunked=True,
+            headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
+        )  # fmt: skip
+        assert chunked_ok.status == 200 and json.loads(chunked_ok.data)["delivered"] == 1
+    finally:
+        stack.stop()
