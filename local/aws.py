@@ -8,13 +8,12 @@ import socket
 import subprocess
 import sys
 import time
-from pathlib import Path
 from typing import Any
 
 import boto3
 import urllib3
 
-from local.template import Template
+from local.template import ROOT, Template
 
 DUMMY_CREDENTIALS = {
     "AWS_ACCESS_KEY_ID": "testing",
@@ -42,11 +41,12 @@ class MotoAWS:
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> MotoAWS:
-        server = Path(sys.executable).with_name("moto_server")
-        self.process = subprocess.Popen(  # noqa: S603 - our own venv's moto_server
-            [str(server), "-H", "127.0.0.1", "-p", str(self.port)],
+        self.process = subprocess.Popen(  # noqa: S603 - our own venv's moto server (local/moto_server.py)
+            [sys.executable, "-m", "local.moto_server", "-H", "127.0.0.1", "-p", str(self.port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            cwd=ROOT,
+            env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
         )
         deadline = time.monotonic() + 30
         while True:

@@ -92,6 +92,10 @@ class LambdaOutput(io.TextIOBase):
             self.routes.sink = previous
 
 
+class FunctionTimedOut(Exception):
+    """The invocation ran past the function's timeout and was abandoned."""
+
+
 class LocalFunction:
     """One Lambda function run in this process. Invocations are serialised, like one warm container."""
 
@@ -100,6 +104,7 @@ class LocalFunction:
         self.output, self.log = output, log
         self.lock = threading.Lock()
         self.invocations = 0
+        self.timeouts = 0
         self._module: ModuleType | None = None
 
     def _handler(self) -> Any:
@@ -114,6 +119,10 @@ class LocalFunction:
         return getattr(self._module, self.spec.handler_name)
 
     def invoke(self, event: JSON) -> Any:
+        """Run the handler; past the function's ``Timeout`` the invocation is abandoned, as Lambda abandons it:
+        :class:`FunctionTimedOut` is raised (API Gateway answers 502, an event source retries the batch). Unlike
+        Lambda, which stops the sandbox, the abandoned thread runs on in the background; no answer it gives is
+        used."""
         with self.lock:
             self.invocations += 1
             context = LambdaContext(
@@ -123,10 +132,24 @@ class LocalFunction:
                 aws_request_id=str(uuid.uuid4()),
                 deadline=time.monotonic() + self.spec.timeout,
             )
-            if self.output is None:
-                return self._handler()(event, context)
-            with self.output.to(self.log):
-                return self._handler()(event, context)
+            outcome: dict[str, Any] = {}
+
+            def run() -> None:
+                try:
+                    with self.output.to(self.log) if self.output is not None else contextlib.nullcontext():
+                        outcome["result"] = self._handler()(event, context)
+                except BaseException as exc:  # handed to the caller, as Lambda reports a function error
+                    outcome["error"] = exc
+
+            worker = threading.Thread(target=run, name=f"lambda-{self.spec.name}", daemon=True)
+            worker.start()
+            worker.join(timeout=max(0.0, context.deadline - time.monotonic()))
+            if worker.is_alive():
+                self.timeouts += 1
+                raise FunctionTimedOut(f"{self.spec.name} timed out after {self.spec.timeout} s")
+            if "error" in outcome:
+                raise outcome["error"]
+            return outcome.get("result")
 
 
 def _route_pattern(path: str) -> re.Pattern[str]:

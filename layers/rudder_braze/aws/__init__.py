@@ -8,3 +8,20 @@ def aws_client(service: str) -> Any:
     import boto3
 
     return boto3.client(service)  # type: ignore[call-overload]
+
+
+def batch_put(client: Any, table_name: str, items: list[dict[str, Any]]) -> None:
+    """Write whole items with BatchWriteItem (25 per call, the calls side by side) until DynamoDB has processed
+    every one."""
+    from rudder_braze.limits import DYNAMODB_BATCH_WRITE_ITEMS
+    from rudder_braze.parallel import in_parallel
+
+    def write(chunk: list[dict[str, Any]]) -> None:
+        writes: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in chunk]
+        while writes:
+            answer = client.batch_write_item(RequestItems={table_name: writes})
+            writes = answer.get("UnprocessedItems", {}).get(table_name, [])
+
+    in_parallel(
+        write, [items[i : i + DYNAMODB_BATCH_WRITE_ITEMS] for i in range(0, len(items), DYNAMODB_BATCH_WRITE_ITEMS)]
+    )

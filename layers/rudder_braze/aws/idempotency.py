@@ -2,12 +2,14 @@
 
 The Powertools decorators wrap one function call; here one invocation handles a body of many events and packs
 them into shared Braze requests, so the persistence layer's own steps are used per event: *claim* (an
-INPROGRESS record, which expires with the invocation if it dies), then *complete* (the outcome is stored) or
+INPROGRESS record, which expires with the invocation if it dies), then *complete* (the outcomes of a body's events
+are stored together, 25 records per BatchWriteItem, as the COMPLETED records Powertools itself writes) or
 *release* (the record is deleted so that RudderStack's retry runs again).
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
@@ -16,6 +18,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemNotFoundError,
 )
 
+from rudder_braze.aws import batch_put
 from rudder_braze.ports import Claim, ClaimResult
 
 
@@ -43,8 +46,17 @@ class EventGate:
                 return ClaimResult(Claim.DONE, record.response_json_as_dict())
             return ClaimResult(Claim.BUSY)
 
-    def complete(self, message_id: str, result: dict[str, Any]) -> None:
-        self.layer.save_success({"messageId": message_id}, result)
+    def complete(self, outcomes: dict[str, dict[str, Any]]) -> None:
+        """Store each claimed event's outcome: what Powertools' ``save_success`` writes, for many at once."""
+        layer = self.layer
+        expiry = {"N": str(layer._get_expiry_timestamp())}
+        items = []
+        for message_id, result in outcomes.items():
+            key = layer._get_hashed_idempotency_key({"messageId": message_id})
+            if key is not None:  # None only for an event without a messageId, which the bridge never claims
+                items.append({**layer._get_key(key), layer.expiry_attr: expiry, layer.status_attr: {"S": "COMPLETED"},
+                              layer.data_attr: {"S": json.dumps(result, sort_keys=True)}})  # fmt: skip
+        batch_put(layer.client, layer.table_name, items)
 
     def release(self, message_id: str, reason: Exception) -> None:
         self.layer.delete_record({"messageId": message_id}, reason)

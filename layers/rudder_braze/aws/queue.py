@@ -15,6 +15,7 @@ from typing import Any
 from rudder_braze.aws import aws_client
 from rudder_braze.delivery import PendingEvent
 from rudder_braze.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX_VISIBILITY_SECONDS
+from rudder_braze.parallel import WORKERS, in_parallel
 from rudder_braze.ports import QueueError
 
 _REASON_LIMIT = 900
@@ -70,22 +71,32 @@ class _Sqs:
             self._client = aws_client("sqs")
         return self._client
 
-    def _send(self, url: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
-        failed: list[str] = []
-        causes: list[str] = []
+    def _send_lane(self, url: str, entries: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
+        """Send one lane's entries in order, batch after batch; ``(key, cause)`` of each entry that failed."""
+        failed: list[tuple[str, str]] = []
         for chunk in _batches(entries):
             batch = [{"Id": str(i), **entry} for i, (_, entry) in enumerate(chunk)]
             try:
                 answer = self.client.send_message_batch(QueueUrl=url, Entries=batch)
             except Exception as exc:  # the whole call failed (network, permissions, queue missing, too large)
-                failed.extend(key for key, _ in chunk)
-                causes.append(_error_code(exc))
+                failed += [(key, _error_code(exc)) for key, _ in chunk]
                 continue
-            for failure in answer.get("Failed", ()):
-                failed.append(chunk[int(failure["Id"])][0])
-                causes.append(str(failure.get("Code", "failed")))
+            failed += [(chunk[int(f["Id"])][0], str(f.get("Code", "failed"))) for f in answer.get("Failed", ())]
+        return failed
+
+    def _send(self, url: str, entries: list[tuple[str, dict[str, Any]]]) -> None:
+        """Lanes side by side: a FIFO message group (a user) always stays in one lane, in order, so a user's
+        messages keep their order while the lanes' batches overlap."""
+        lanes: dict[int, list[tuple[str, dict[str, Any]]]] = {}
+        for key, entry in entries:
+            group = entry.get("MessageGroupId", key)
+            lanes.setdefault(int(_digest(group)[:8], 16) % WORKERS, []).append((key, entry))
+        failed = [
+            f for lane in in_parallel(lambda lane: self._send_lane(url, lane), list(lanes.values())) for f in lane
+        ]
         if failed:
-            raise QueueError(f"could not enqueue {len(failed)} event(s): {', '.join(sorted(set(causes)))}", failed)
+            causes = ", ".join(sorted({cause for _, cause in failed}))
+            raise QueueError(f"could not enqueue {len(failed)} event(s): {causes}", [key for key, _ in failed])
 
 
 class DeliveryQueue(_Sqs):

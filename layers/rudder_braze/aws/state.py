@@ -16,10 +16,10 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from rudder_braze.aws import aws_client
+from rudder_braze.aws import aws_client, batch_put
 from rudder_braze.dedup import Fingerprints
 from rudder_braze.delivery import PendingEvent
-from rudder_braze.limits import DYNAMODB_BATCH_GET_ITEMS, DYNAMODB_BATCH_WRITE_ITEMS
+from rudder_braze.limits import DYNAMODB_BATCH_GET_ITEMS
 from rudder_braze.mapping import BrazeRequest
 
 # Identifiers up to this size stay readable in the id; longer ones are digested (DynamoDB's key limit is 2,048 bytes).
@@ -71,12 +71,7 @@ class StateTable:
 
     def put_items(self, items: list[dict[str, Any]]) -> None:
         """Write whole items, 25 per call, until DynamoDB has processed every one."""
-        for start in range(0, len(items), DYNAMODB_BATCH_WRITE_ITEMS):
-            chunk = items[start : start + DYNAMODB_BATCH_WRITE_ITEMS]
-            writes: list[dict[str, Any]] = [{"PutRequest": {"Item": item}} for item in chunk]
-            while writes:
-                answer = self.client.batch_write_item(RequestItems={self.table_name: writes})
-                writes = answer.get("UnprocessedItems", {}).get(self.table_name, [])
+        batch_put(self.client, self.table_name, items)
 
     # --- users with events waiting in the retry queue -----------------------------------------------------------
 

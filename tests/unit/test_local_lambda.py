@@ -1,0 +1,32 @@
+"""The local Lambda emulation holds a function to its template timeout, as Lambda does."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from local.lambdas import FunctionTimedOut, LocalFunction
+from local.template import FunctionSpec
+
+
+def function(tmp_path: Path, body: str, timeout: int = 1) -> LocalFunction:
+    handler = tmp_path / "app.py"
+    handler.write_text(f"import time\n\ndef handler(event, context):\n    {body}\n")
+    return LocalFunction(FunctionSpec("slow", handler, "handler", timeout, 128, {}))
+
+
+def test_an_invocation_past_its_timeout_is_abandoned_at_the_deadline(tmp_path: Path) -> None:
+    slow = function(tmp_path, "time.sleep(3); return 'late'")
+    started = time.monotonic()
+    with pytest.raises(FunctionTimedOut):
+        slow.invoke({})
+    assert time.monotonic() - started < 2  # at the 1 s deadline, not when the handler ends
+    assert slow.timeouts == 1
+
+
+def test_an_invocation_within_its_timeout_returns_or_raises_as_the_handler_does(tmp_path: Path) -> None:
+    assert function(tmp_path, "return context.get_remaining_time_in_millis() > 0").invoke({}) is True
+    with pytest.raises(ZeroDivisionError):
+        function(tmp_path, "return 1 / 0").invoke({})
