@@ -34,6 +34,9 @@ class BrazeResponse:
     headers: Mapping[str, str] = field(default_factory=dict)
     error: str | None = None
     elapsed_ms: float = 0.0
+    # The request was sent and no answer came in time: Braze may have stored it. Sending it again may store it
+    # twice; not sending it may lose it. The bridge sends it again (nothing lost) and counts it.
+    ambiguous: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +206,10 @@ class BrazeClient:
         except self._urllib3.exceptions.HTTPError as exc:
             # The exception text can hold the URL but never a header, so the key stays out of it.
             elapsed = (time.perf_counter() - started) * 1000
-            return BrazeResponse(None, error=f"{type(exc).__name__}: {exc}"[:300], elapsed_ms=elapsed)
+            ambiguous = isinstance(exc, self._urllib3.exceptions.ReadTimeoutError)
+            return BrazeResponse(
+                None, error=f"{type(exc).__name__}: {exc}"[:300], elapsed_ms=elapsed, ambiguous=ambiguous
+            )
         elapsed = (time.perf_counter() - started) * 1000
         try:
             body: Any = json.loads(answer.data) if answer.data else ""

@@ -91,6 +91,7 @@ class BrazeCall:
     status: int | None
     outcome: Outcome
     elapsed_ms: float
+    ambiguous: bool = False  # sent, and no answer in time: Braze may have stored it
 
 
 @dataclass(slots=True)
@@ -213,7 +214,7 @@ def deliver(
                 classification = classify(response)
                 report.calls.append(
                     BrazeCall(path, len(chunk.message_ids), _object_count(chunk), response.status,
-                              classification.outcome, response.elapsed_ms)
+                              classification.outcome, response.elapsed_ms, response.ambiguous)
                 )  # fmt: skip
                 if classification.outcome in (Outcome.DELIVERED, Outcome.PARTIAL):
                     for key in chunk.message_ids:

@@ -45,6 +45,10 @@ def _count_calls(report: DeliveryReport, counts: Counter[str], latencies: list[f
         counts["BrazeRequests"] += 1
         if call.outcome is Outcome.THROTTLED:
             counts["BrazeThrottled"] += 1
+        if call.ambiguous:
+            counts["BrazeAmbiguousTimeouts"] += 1
+            log.warning("Braze's answer did not come in time; the request may have been stored and is sent again",
+                        extra={"path": call.path, "events": call.events})  # fmt: skip
         latencies.append(call.elapsed_ms)
 
 

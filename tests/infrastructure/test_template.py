@@ -62,6 +62,19 @@ def test_ingest_answers_within_rudderstacks_webhook_timeout(template: Template) 
     assert braze_call_seconds * 1000 < int(env["INGEST_RESERVE_MS"]) < ingest["Timeout"] * 1000
 
 
+def test_the_retry_paths_last_braze_call_ends_before_the_function_does(template: Template) -> None:
+    retry = template["Resources"]["RetryFunction"]["Properties"]
+    env = retry["Environment"]["Variables"]  # the Globals merged in by SAM
+    connect = float(env["BRAZE_CONNECT_TIMEOUT"])
+    for read, reserve in (
+        ("BRAZE_READ_TIMEOUT", "RETRY_RESERVE_MS"),
+        ("BRAZE_RETRY_READ_TIMEOUT", "RETRY_QUEUE_RESERVE_MS"),
+    ):
+        assert (connect + float(env[read])) * 1000 < int(env[reserve]) < retry["Timeout"] * 1000
+    # The FIFO retry path waits longer for an answer than the webhook can: fewer ambiguous re-sends.
+    assert float(env["BRAZE_RETRY_READ_TIMEOUT"]) > float(env["BRAZE_READ_TIMEOUT"])
+
+
 def test_retry_queue_visibility_is_six_times_the_retry_timeout(template: Template) -> None:
     queue = template["Resources"]["RetryQueue"]["Properties"]
     retry = template["Resources"]["RetryFunction"]["Properties"]

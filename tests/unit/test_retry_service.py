@@ -71,3 +71,16 @@ def test_a_failing_dead_letter_write_keeps_the_message_on_the_queue_and_acknowle
     result = retry_service(queue, state).handle(records(merge("m-ok", "a"), doomed), lambda: 30000)
     assert result.failed == ["sqs-m-doomed"]
     assert result.counts["EventsDelivered"] == 1 and result.counts["EventsDeadLettered"] == 0
+
+
+def test_a_read_timeout_is_counted_as_ambiguous_and_the_event_sent_again_later() -> None:
+    queue, state = RetryQueueDouble(), MemoryState()
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        return BrazeResponse(None, error="ReadTimeoutError: read timed out", ambiguous=True)
+
+    policy = RetryPolicy(max_attempts=5, base_delay_seconds=0)
+    service = RetryService(load_settings({}), policy=policy, send=send, queue=queue, state=state)
+    result = service.handle(records(merge("m-slow", "a")), lambda: 30000)
+    assert result.counts["BrazeAmbiguousTimeouts"] == 1
+    assert result.failed == ["sqs-m-slow"]  # sent again after its backoff: nothing lost, the duplicate risk counted

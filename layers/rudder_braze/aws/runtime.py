@@ -74,6 +74,18 @@ def braze() -> BrazeClient:
 
 
 @cache
+def patient_braze() -> BrazeClient:
+    """The FIFO retry path's client: a longer read timeout (``BRAZE_RETRY_READ_TIMEOUT``), so a slow Braze answer
+    is waited for rather than taken for lost and the request sent again, which could store it twice."""
+    return BrazeClient(
+        settings().rest_endpoint,
+        lambda: secrets().get("rest_api_key") or "",
+        connect_timeout=float(_env("BRAZE_CONNECT_TIMEOUT", "1.0")),
+        read_timeout=float(_env("BRAZE_RETRY_READ_TIMEOUT", _env("BRAZE_READ_TIMEOUT", "3.0"))),
+    )
+
+
+@cache
 def _queue() -> RetryQueue:
     from rudder_braze.aws.queue import RetryQueue
 
@@ -154,7 +166,7 @@ def retry_service() -> RetryService:
             max_delay_seconds=float(_env("RETRY_MAX_DELAY_SECONDS", "900")),
             max_receives=int(_env("RETRY_QUEUE_MAX_RECEIVE_COUNT", "1000")),
         ),
-        **_collaborators("RETRY_RESERVE_MS"),
+        **{**_collaborators("RETRY_QUEUE_RESERVE_MS"), "send": patient_braze().send},
     )
 
 
@@ -170,7 +182,7 @@ def delivery_service() -> DeliveryService:
 
 def reset() -> None:
     """Forget every cached object (tests start each scenario from a cold start)."""
-    built_objects = (secrets, settings, braze, _queue, _delivery_queue, _state, ingest_service, webhook,
+    built_objects = (secrets, settings, braze, patient_braze, _queue, _delivery_queue, _state, ingest_service, webhook,
                      retry_service, delivery_service)  # fmt: skip
     for built in built_objects:
         built.cache_clear()
