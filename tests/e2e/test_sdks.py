@@ -14,6 +14,8 @@ import json
 import os
 import shutil
 import subprocess
+import threading
+import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -121,6 +123,12 @@ def _python_clients() -> dict[str, Callable[[LocalStack, list[tuple[str, JSON]]]
 SENDERS = {**_python_clients(), "rudder-sdk-node": send_node}
 
 
+def _message_ids(request: tuple[str, dict[str, str], bytes]) -> list[str]:
+    _path, headers, body = request
+    encoding = next((v for k, v in headers.items() if k.lower() == "content-encoding"), "identity")
+    return [event["messageId"] for event in json.loads(gzip.decompress(body) if encoding == "gzip" else body)["batch"]]
+
+
 def received_events(stack: LocalStack) -> tuple[list[JSON], list[str]]:
     """The events of every request the local API Gateway received, undone as the webhook undoes them, and each
     request's Content-Encoding."""
@@ -129,8 +137,7 @@ def received_events(stack: LocalStack) -> tuple[list[JSON], list[str]]:
     for _path, headers, body in stack.api.received:
         encoding = next((v for k, v in headers.items() if k.lower() == "content-encoding"), "identity")
         encodings.append(encoding)
-        document = json.loads(gzip.decompress(body) if encoding == "gzip" else body)
-        events += document["batch"]
+        events += json.loads(gzip.decompress(body) if encoding == "gzip" else body)["batch"]
     return events, encodings
 
 
@@ -178,3 +185,51 @@ def test_sdk_at_its_defaults_delivers_journey_batches_and_bursts_once_each(sdk_s
     assert merges == [
         {"identifier_to_merge": {"external_id": f"old-{tag}"}, "identifier_to_keep": {"external_id": user}}
     ]
+
+
+@pytest.mark.parametrize("sdk", list(SENDERS))
+def test_sdk_treats_a_4xx_as_final_and_retries_a_5xx_until_it_is_accepted(sdk: str, tmp_path: Path) -> None:
+    """A wrong write key (401) is not sent again; an answer 503 (SQS out of reach while Braze throttles, so
+    nothing could be delivered or queued) is sent again, with the same messageIds, and then stored once."""
+    stack = start(tmp_path, "direct", record_requests=True, breakable=("sqs",))
+    try:
+        refused = SENDERS[sdk](_with_token(stack, "wrong-key"), stamped("k", journey("k")[:1], 0))
+        assert len(refused) == 1, refused  # the SDK reported the batch as failed
+        assert len(stack.api.received) == 1  # and did not send it again
+        stack.api.received.clear()
+
+        stack.simulator.set_faults({"throttle_rate": 1.0})
+        stack.proxies["sqs"].cut()
+
+        def heal_when_sent_again() -> None:  # the first attempt fails (503 or, past the deadline, 502); then heal
+            deadline = time.monotonic() + 120
+            while len(stack.api.received) < 2 and time.monotonic() < deadline:
+                time.sleep(0.05)
+            stack.proxies["sqs"].restore()
+            stack.simulator.set_faults({"throttle_rate": 0.0})
+
+        healed = threading.Thread(target=heal_when_sent_again, daemon=True)
+        healed.start()
+        calls = stamped("r", journey("r")[:3], 0)
+        assert SENDERS[sdk](stack, calls) == []  # retried until accepted
+        healed.join()
+        assert len(stack.api.received) >= 2  # the 5xx and at least one retry of the same body
+        first, again = (_message_ids(request) for request in stack.api.received[:2])
+        assert first == again and first  # the same batch, sent again (the Node SDK sends its first call alone)
+        assert stack.wait_until_drained(timeout=60)
+        events, _ = received_events(stack)
+        summary = stack.ledger(events, [Sent(events=events, first_sent=0.0)])
+        assert (summary.delivered, summary.duplicates, summary.lost) == (3, 0, 0), summary.problems
+    finally:
+        stack.stop()
+
+
+class _Stack:
+    """The stack as a sender sees it, with another write key."""
+
+    def __init__(self, stack: LocalStack, token: str) -> None:
+        self.api, self.token = stack.api, token
+
+
+def _with_token(stack: LocalStack, token: str) -> LocalStack:
+    return _Stack(stack, token)  # type: ignore[return-value]

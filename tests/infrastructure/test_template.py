@@ -286,3 +286,13 @@ def test_source_ip_allowlist_is_a_resource_policy_when_given() -> None:
     deny = next(s for s in with_list if s["Effect"] == "Deny")
     assert deny["Condition"]["NotIpAddress"]["aws:SourceIp"] == "3.216.35.97/32"
     assert [s["Effect"] for s in without_list] == ["Allow"]
+
+
+def test_the_rest_api_passes_every_body_to_the_function_as_bytes(template: Template) -> None:
+    """RudderStack's SDKs gzip their bodies: as text, API Gateway would mangle them. Binary for every media type
+    means the function gets the bytes base64-encoded, intact; the local API Gateway reads the same setting."""
+    (api,) = resources(template, "AWS::ApiGateway::RestApi").values()
+    assert api["Properties"]["BinaryMediaTypes"] == ["*~1*"]  # "*/*", escaped as API Gateway's PATCH path wants
+    assert "MinimumCompressionSize" not in api["Properties"]  # request decompression is the function's, not a mapping's
+    local = LocalTemplate("dev").resources["WebhookApi"]["Properties"]
+    assert [kind.replace("~1", "/") for kind in local["BinaryMediaTypes"]] == ["*/*"]

@@ -9,6 +9,10 @@ const readline = require("readline");
 const sdkHome = process.env.RUDDER_SDK_NODE_HOME;
 const Analytics = require(path.join(sdkHome, "node_modules", "@rudderstack", "rudder-sdk-node"));
 
+// A flush the SDK starts itself (its timer, flushAt) rejects when the upload fails; the calls' callbacks carry the
+// error, which is what this script reports.
+process.on("unhandledRejection", () => {});
+
 async function main() {
   const [dataPlaneUrl, writeKey] = process.argv.slice(2);
   const client = new Analytics(writeKey, { dataPlaneUrl, logLevel: "error" });
