@@ -4,10 +4,16 @@ from typing import Any
 
 
 def aws_client(service: str) -> Any:
-    """A boto3 client, imported on first use (boto3 costs ~180 ms of import that a 401 or a 400 never needs)."""
-    import boto3
+    """A boto3 client, imported on first use (boto3 costs ~180 ms of import that a 401 or a 400 never needs).
 
-    return boto3.client(service)  # type: ignore[call-overload]
+    boto3's defaults (60 s to connect, 60 s to read, up to 5 attempts) would let one unreachable SQS or DynamoDB
+    endpoint outlast the ingest function's 9 s: these bound a call to about 10 s at worst (3 attempts, each at
+    most 1 s to connect and 4 s to read, with standard backoff), and a healthy call takes milliseconds."""
+    import boto3
+    from botocore.config import Config
+
+    config = Config(connect_timeout=1, read_timeout=4, retries={"mode": "standard", "max_attempts": 3})
+    return boto3.client(service, config=config)  # type: ignore[call-overload]
 
 
 def batch_put(client: Any, table_name: str, items: list[dict[str, Any]]) -> None:
