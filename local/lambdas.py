@@ -5,7 +5,8 @@
 * :class:`ApiGateway` is an HTTP server that turns each request into the REST API proxy event (payload 1.0)
   API Gateway would send, for the routes the template declares: a body whose Content-Type matches the API's
   binary media types arrives base64-encoded, any other as text (bytes that are not UTF-8 mangled, as a REST API
-  mangles them); a body over API Gateway's 10 MB payload limit is read and answered 413.
+  mangles them); a body over API Gateway's 10 MB payload limit is read and answered 413; requests over the stage's
+  throttling (rate and burst) are answered 429.
 * :class:`SqsEventSource` polls a queue and feeds the retry handler batches of SQS records, honouring
   ``batchItemFailures`` (failed records stay on the queue for their visibility timeout; the rest are deleted), so
   the queue's redrive policy moves a message to the DLQ as AWS would.
@@ -34,6 +35,25 @@ from local.template import FunctionSpec
 JSON = dict[str, Any]
 API_PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's own request size limit (10 MB)
 _READ_CHUNK = 1024 * 1024
+
+
+class TokenBucket:
+    """API Gateway's stage throttling: ``rate`` requests per second on average, up to ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = float(burst), time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
 
 
 class PayloadTooLarge(Exception):
@@ -167,11 +187,14 @@ class ApiGateway:
         host: str = "127.0.0.1",
         port: int = 3000,
         binary_media_types: list[str] | None = None,
+        throttle: TokenBucket | None = None,
         record: bool = False,
     ) -> None:
         self.function = function
         self.stage = stage
         self.binary_media_types = binary_media_types or []
+        self.throttle = throttle  # the stage's throttling: over it, API Gateway answers 429 without invoking
+        self.throttled = 0
         # With ``record``: every request as it arrived ``(path, headers, body)``, for tests of what real clients send.
         self.record = record
         self.received: list[tuple[str, dict[str, str], bytes]] = []
@@ -291,6 +314,10 @@ class ApiGateway:
                     body = self._body()
                 except PayloadTooLarge:
                     self._answer(413, b'{"message":"Request Too Long"}', {"Content-Type": "application/json"})
+                    return
+                if gateway.throttle is not None and not gateway.throttle.take():
+                    gateway.throttled += 1
+                    self._answer(429, b'{"message":"Too Many Requests"}', {"Content-Type": "application/json"})
                     return
                 headers = dict(self.headers.items())
                 if gateway.record:

@@ -22,7 +22,7 @@ import urllib3
 
 from local.aws import MotoAWS, create_resources
 from local.braze_simulator import BrazeSimulator, SimulatorServer
-from local.lambdas import ApiGateway, LambdaOutput, LocalFunction, SqsEventSource
+from local.lambdas import ApiGateway, LambdaOutput, LocalFunction, SqsEventSource, TokenBucket
 from local.tcp_proxy import TcpProxy
 from local.template import ROOT, Template
 from local.workload import Sent, Summary, reconcile
@@ -105,11 +105,14 @@ class LocalStack:
         runtime.reset()
         api = self.template.resources["WebhookApi"]["Properties"]
         binary_media_types = [kind.replace("~1", "/") for kind in api.get("BinaryMediaTypes", [])]
+        (stage,) = self.template.resolve(api["MethodSettings"])
+        throttle = TokenBucket(float(stage["ThrottlingRateLimit"]), int(stage["ThrottlingBurstLimit"]))
         self.api = ApiGateway(
             self.ingest,
             stage="local",
             port=self.api_port,
             binary_media_types=binary_media_types,
+            throttle=throttle,
             record=self.record_requests,
         ).start()
         self.sqs = self.aws.client("sqs")

@@ -24,8 +24,9 @@ MODES = {"direct": {"DeliveryMode": "direct"}, "buffered": {"DeliveryMode": "buf
 
 def start(tmp_path: Path, mode: str = "direct", **options: Any) -> LocalStack:
     env = {**FAST, **options.pop("env", {})}
+    parameters = {**MODES[mode], **options.pop("parameters", {})}
     return LocalStack(
-        braze_config=CONFIG, env_overrides=env, parameters=MODES[mode], log_dir=tmp_path / "logs", **options
+        braze_config=CONFIG, env_overrides=env, parameters=parameters, log_dir=tmp_path / "logs", **options
     ).start()
 
 

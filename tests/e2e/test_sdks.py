@@ -233,3 +233,27 @@ class _Stack:
 
 def _with_token(stack: LocalStack, token: str) -> LocalStack:
     return _Stack(stack, token)  # type: ignore[return-value]
+
+
+@pytest.mark.parametrize("sdk", list(SENDERS))
+def test_sdk_and_the_stages_throttling(sdk: str, tmp_path: Path) -> None:
+    """The API stage throttled to one request per 5 s (burst 1): every SDK sends a 429'd batch again. The Python
+    SDKs keep at it (with backoff) until it is accepted; RudderStack's Node SDK tries 3 more times within about a
+    second and then fails the batch's calls (the README's advice: a burst limit above what the senders burst)."""
+    throttled = {"ApiRateLimit": "0.2", "ApiBurstLimit": "1"}
+    stack = start(tmp_path, "direct", record_requests=True, parameters=throttled)
+    try:
+        calls = stamped("t", many("t", 150, 0), 0)  # more than one SDK batch, sent back to back
+        errors = SENDERS[sdk](stack, calls)
+        events, _ = received_events(stack)
+        summary = stack.ledger(events, [Sent(events=events, first_sent=0.0)])
+        assert (summary.duplicates, summary.lost) == (0, 0), summary.problems
+        if sdk == "rudder-sdk-node":
+            assert stack.api.throttled >= 4  # a batch tried 4 times before its calls failed
+            assert errors and set(errors) == {"Too Many Requests"}
+            assert summary.delivered + len(errors) == 150  # what it gave up on is reported, the rest stored once
+        else:
+            assert stack.api.throttled >= 1 and errors == []
+            assert summary.delivered == 150
+    finally:
+        stack.stop()
