@@ -57,7 +57,9 @@ def _batches(entries: list[tuple[str, dict[str, Any]]]) -> list[list[tuple[str, 
 
 
 def _error_code(exc: Exception) -> str:
-    code = getattr(exc, "response", {}).get("Error", {}).get("Code") if hasattr(exc, "response") else None
+    """The exception's name, and the AWS error code when the service answered with one."""
+    response = getattr(exc, "response", None)
+    code = response.get("Error", {}).get("Code") if isinstance(response, dict) else None
     return f"{type(exc).__name__} {code}" if code else type(exc).__name__
 
 
@@ -96,7 +98,7 @@ class _Sqs:
         ]
         if failed:
             causes = ", ".join(sorted({cause for _, cause in failed}))
-            raise QueueError(f"could not enqueue {len(failed)} event(s): {causes}", [key for key, _ in failed])
+            raise QueueError(causes, [key for key, _ in failed])  # the service says how many and what it means
 
 
 class DeliveryQueue(_Sqs):
