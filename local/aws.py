@@ -76,6 +76,7 @@ class MotoAWS:
 _QUEUE_ATTRIBUTES = (
     "VisibilityTimeout",
     "MessageRetentionPeriod",
+    "MaximumMessageSize",
     "DelaySeconds",
     "DeduplicationScope",
     "FifoThroughputLimit",

@@ -8,8 +8,9 @@ AWS's limits are the documented service quotas (fixed, not adjustable) as of 202
   base64-encoded (4/3 of its size), which is why the webhook's own limit is well below it.
   https://docs.aws.amazon.com/lambda/latest/dg/gettingstarted-limits.html
 * SQS message size, and the total of one SendMessageBatch: 1 MiB (raised from 256 KiB in 2025; the template sets
-  ``MaximumMessageSize`` to it); 10 entries per batch; ``MessageGroupId`` and ``MessageDeduplicationId`` up to 128
-  characters; visibility timeout up to 12 hours; ``maxReceiveCount`` up to 1,000.
+  every queue's ``MaximumMessageSize`` to it, and the local stack creates its queues with it); 10 entries per
+  batch; ``MessageGroupId`` and ``MessageDeduplicationId`` up to 128 characters; visibility timeout up to 12 hours;
+  ``maxReceiveCount`` up to 1,000.
   https://docs.aws.amazon.com/AWSSimpleQueueService/latest/SQSDeveloperGuide/quotas-messages.html
 * DynamoDB item size 400 KB; partition key value 2,048 bytes; BatchWriteItem 25 items; BatchGetItem 100 items.
   https://docs.aws.amazon.com/amazondynamodb/latest/developerguide/ServiceQuotas.html

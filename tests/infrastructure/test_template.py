@@ -296,3 +296,10 @@ def test_the_rest_api_passes_every_body_to_the_function_as_bytes(template: Templ
     assert "MinimumCompressionSize" not in api["Properties"]  # request decompression is the function's, not a mapping's
     local = LocalTemplate("dev").resources["WebhookApi"]["Properties"]
     assert [kind.replace("~1", "/") for kind in local["BinaryMediaTypes"]] == ["*/*"]
+
+
+def test_every_queue_takes_the_largest_message_the_bridge_may_send(template: Template) -> None:
+    from rudder_braze.limits import SQS_MAX_MESSAGE_BYTES
+
+    for queue in resources(template, "AWS::SQS::Queue").values():
+        assert queue["Properties"]["MaximumMessageSize"] == SQS_MAX_MESSAGE_BYTES
