@@ -21,6 +21,7 @@ import importlib.util
 import io
 import re
 import socket
+import sys
 import threading
 import time
 import uuid
@@ -92,9 +93,12 @@ class LambdaOutput(io.TextIOBase):
         self.routes = threading.local()
 
     def _sink(self) -> TextIO:
-        sink: TextIO | None = getattr(self.routes, "sink", None)
-        # A log file closed by a stopped stack: loggers created while it ran may still write or flush at exit.
-        return sink if sink is not None and not sink.closed else self.console
+        # A log file closed by a stopped stack, or a console a test runner has closed: loggers created while the
+        # stack ran may still write or flush at exit.
+        for sink in (getattr(self.routes, "sink", None), self.console):
+            if sink is not None and not sink.closed:
+                return sink
+        return sys.__stdout__ or self.console
 
     def write(self, text: str) -> int:
         return self._sink().write(text)
