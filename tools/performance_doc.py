@@ -109,6 +109,14 @@ def write(path: Path, figures: dict[str, float]) -> None:
         f" {_status(f['data_points_per_1000_buffered_dedup'] / f['data_points_per_1000_buffered'], 0.6)} |",
         f"| … with `supportDedup`, empty fingerprint table | {f['data_points_per_1000_buffered_dedup_cold']:.0f}"
         f" = {f['data_points_per_1000_buffered_dedup_cold'] / f['data_points_per_1000_buffered']:.2f}x | | | |",
+        *(
+            f"| 1,000 events of new users, {mode}, Braze {braze}: answered after, ms (status) |"
+            f" {f[f'ingest_max_events_fresh_users_ms_{mode}_{braze}']:.0f}"
+            f" ({f[f'ingest_max_events_fresh_users_status_{mode}_{braze}']:.0f}) | < 9,000 (the timeout) | |"
+            f" {_status(f[f'ingest_max_events_fresh_users_ms_{mode}_{braze}'], 8999)} |"
+            for mode in ("direct", "buffered")
+            for braze in ("healthy", "hanging")
+        ),
         f"| rate-limit utilisation at 20 requests/s | {f['rate_limit_utilisation']:.3f} | ≥ 0.95 | |"
         f" {_status(f['rate_limit_utilisation'], 0.95, lower_is_better=False)} |",
         f"| share of requests answered 429 | {f['throttled_share']:.3f} (unpaced {f['throttled_share_unpaced']:.2f})"
