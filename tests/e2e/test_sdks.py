@@ -79,12 +79,14 @@ _SNAKE = {"userId": "user_id", "anonymousId": "anonymous_id", "previousId": "pre
           "messageId": "message_id"}  # fmt: skip
 
 
-def send_python(client_class: type[Any]) -> Callable[[LocalStack, list[tuple[str, JSON]]], list[str]]:
-    def send(stack: LocalStack, calls: list[tuple[str, JSON]]) -> list[str]:
+# A sender: (data plane URL, write key, calls) → the errors the SDK reported.
+Sender = Callable[[str, str, list[tuple[str, JSON]]], list[str]]
+
+
+def send_python(client_class: type[Any]) -> Sender:
+    def send(url: str, write_key: str, calls: list[tuple[str, JSON]]) -> list[str]:
         errors: list[str] = []
-        client = client_class(
-            write_key=stack.token, host=stack.api.url, on_error=lambda exc, batch: errors.append(repr(exc))
-        )
+        client = client_class(write_key=write_key, host=url, on_error=lambda exc, batch: errors.append(repr(exc)))
         for method, fields in calls:
             getattr(client, method)(**{_SNAKE.get(key, key): value for key, value in fields.items()})
         client.flush()
@@ -94,7 +96,7 @@ def send_python(client_class: type[Any]) -> Callable[[LocalStack, list[tuple[str
     return send
 
 
-def send_node(stack: LocalStack, calls: list[tuple[str, JSON]]) -> list[str]:
+def send_node(url: str, write_key: str, calls: list[tuple[str, JSON]]) -> list[str]:
     node = shutil.which("node")
     home = os.environ.get("RUDDER_SDK_NODE_HOME", str(ROOT / ".node-sdk"))
     assert node, "node is needed to run RudderStack's Node SDK"
@@ -104,7 +106,7 @@ def send_node(stack: LocalStack, calls: list[tuple[str, JSON]]) -> list[str]:
         for method, fields in calls
     )
     done = subprocess.run(  # noqa: S603
-        [node, str(NODE_SENDER), stack.api.url, stack.token],
+        [node, str(NODE_SENDER), url, write_key],
         input=lines, capture_output=True, text=True, timeout=300, check=True,
         env={**os.environ, "RUDDER_SDK_NODE_HOME": home},
     )  # fmt: skip
@@ -113,7 +115,7 @@ def send_node(stack: LocalStack, calls: list[tuple[str, JSON]]) -> list[str]:
     return list(report["errors"])
 
 
-def _python_clients() -> dict[str, Callable[[LocalStack, list[tuple[str, JSON]]], list[str]]]:
+def _python_clients() -> dict[str, Sender]:
     from rudderstack.analytics import Client as RudderClient
     from segment.analytics import Client as SegmentClient
 
@@ -157,7 +159,7 @@ def test_sdk_at_its_defaults_delivers_journey_batches_and_bursts_once_each(sdk_s
     calls = (
         stamped(tag, journey(tag), 0) + stamped(tag, many(tag, 150, 10), 10) + stamped(tag, many(tag, 500, 160), 160)
     )
-    errors = SENDERS[sdk](stack, calls)
+    errors = SENDERS[sdk](stack.api.url, stack.token, calls)
     assert errors == [], f"{sdk} reported failed uploads: {errors[:3]}"
 
     events, encodings = received_events(stack)
@@ -193,7 +195,7 @@ def test_sdk_treats_a_4xx_as_final_and_retries_a_5xx_until_it_is_accepted(sdk: s
     nothing could be delivered or queued) is sent again, with the same messageIds, and then stored once."""
     stack = start(tmp_path, "direct", record_requests=True, breakable=("sqs",))
     try:
-        refused = SENDERS[sdk](_with_token(stack, "wrong-key"), stamped("k", journey("k")[:1], 0))
+        refused = SENDERS[sdk](stack.api.url, "wrong-key", stamped("k", journey("k")[:1], 0))
         assert len(refused) == 1, refused  # the SDK reported the batch as failed
         assert len(stack.api.received) == 1  # and did not send it again
         stack.api.received.clear()
@@ -211,7 +213,7 @@ def test_sdk_treats_a_4xx_as_final_and_retries_a_5xx_until_it_is_accepted(sdk: s
         healed = threading.Thread(target=heal_when_sent_again, daemon=True)
         healed.start()
         calls = stamped("r", journey("r")[:3], 0)
-        assert SENDERS[sdk](stack, calls) == []  # retried until accepted
+        assert SENDERS[sdk](stack.api.url, stack.token, calls) == []  # retried until accepted
         healed.join()
         assert len(stack.api.received) >= 2  # the 5xx and at least one retry of the same body
         first, again = (_message_ids(request) for request in stack.api.received[:2])
@@ -224,17 +226,6 @@ def test_sdk_treats_a_4xx_as_final_and_retries_a_5xx_until_it_is_accepted(sdk: s
         stack.stop()
 
 
-class _Stack:
-    """The stack as a sender sees it, with another write key."""
-
-    def __init__(self, stack: LocalStack, token: str) -> None:
-        self.api, self.token = stack.api, token
-
-
-def _with_token(stack: LocalStack, token: str) -> LocalStack:
-    return _Stack(stack, token)  # type: ignore[return-value]
-
-
 @pytest.mark.parametrize("sdk", list(SENDERS))
 def test_sdk_and_the_stages_throttling(sdk: str, tmp_path: Path) -> None:
     """The API stage throttled to one request per 5 s (burst 1): every SDK sends a 429'd batch again. The Python
@@ -244,7 +235,7 @@ def test_sdk_and_the_stages_throttling(sdk: str, tmp_path: Path) -> None:
     stack = start(tmp_path, "direct", record_requests=True, parameters=throttled)
     try:
         calls = stamped("t", many("t", 150, 0), 0)  # more than one SDK batch, sent back to back
-        errors = SENDERS[sdk](stack, calls)
+        errors = SENDERS[sdk](stack.api.url, stack.token, calls)
         events, _ = received_events(stack)
         summary = stack.ledger(events, [Sent(events=events, first_sent=0.0)])
         assert (summary.duplicates, summary.lost) == (0, 0), summary.problems
