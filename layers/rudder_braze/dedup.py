@@ -53,7 +53,7 @@ def profile_fingerprints(profile: Mapping[str, Any]) -> Fingerprints:
     return {k: fingerprint(v) for k, v in values.items() if k not in _IDENTIFIERS and k != "user_aliases"}
 
 
-def _is_control(key: str, value: Any) -> bool:
+def is_control(key: str, value: Any) -> bool:
     if key in _IDENTIFIERS or key.startswith("_"):
         return True
     return isinstance(value, dict) and any(op in value for op in _OPERATIONS)
@@ -73,7 +73,7 @@ def deduplicate(
     kept: JSON = {}
     changed = False
     for key, value in attributes.items():
-        if _is_control(key, value):
+        if is_control(key, value):
             kept[key] = value
             changed = changed or (key not in _IDENTIFIERS and not key.startswith("_"))
             continue

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import time
+import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -20,6 +21,7 @@ from rudder_braze.dedup import Fingerprints, deduplicate_requests, user_keys
 from rudder_braze.delivery import DeliveryReport, PendingEvent, QueueFormatError, RetryPolicy, deliver, user_of
 from rudder_braze.inputs import content_key
 from rudder_braze.limits import MAX_QUEUED_EVENT_BYTES
+from rudder_braze.ordering import Turn, drop_overwritten, merged, writes
 from rudder_braze.parallel import in_parallel, in_parallel_start
 from rudder_braze.pipeline import EventResult, transform_events
 from rudder_braze.ports import Buffer, Claim, FingerprintStore, Gate, Queue, QueueError, Send, State
@@ -176,6 +178,43 @@ class _Delivering:
                 log.warning("could not record a pending user (%s)", type(exc).__name__)
 
         in_parallel(note, list(Counter(event.user for event in queued).items()))
+
+    def _take_turns(
+        self, events: Sequence[PendingEvent], remaining_ms: Callable[[], int]
+    ) -> tuple[str, dict[str, Turn]]:
+        """Take the turn of each user of ``events`` for the rest of the invocation: their events are this delivery's
+        to send (``mine``) or wait for the delivery that holds it. A turn that cannot be read is not ours."""
+        owner, seconds = uuid.uuid4().hex, remaining_ms() / 1000 + 1
+
+        def take(user: str) -> Turn:
+            try:
+                return self.state.take_turn(user, owner, seconds)
+            except Exception as exc:
+                log.warning("could not take a user's turn (%s); their events wait", type(exc).__name__)
+                return Turn(mine=False)
+
+        users = sorted({event.user for event in events})
+        return owner, dict(zip(users, in_parallel(take, users), strict=True))
+
+    def _end_turns(
+        self, owner: str, turns: dict[str, Turn], sent: Sequence[PendingEvent], unsent: Sequence[PendingEvent]
+    ) -> None:
+        """Give the turns back with the positions of what Braze took; never raises (a turn also ends by itself)."""
+        taken = writes(sent, unsent)
+
+        def end(user: str) -> None:
+            try:
+                self.state.end_turn(user, owner, merged(turns[user].written, taken[user]) if user in taken else None)
+            except Exception as exc:
+                log.warning("could not end a user's turn (%s); it ends by itself", type(exc).__name__)
+
+        in_parallel(end, [user for user, turn in turns.items() if turn.mine])
+
+    @staticmethod
+    def _drop_overwritten(sendable: Sequence[PendingEvent], turns: dict[str, Turn], counts: Counter[str]) -> None:
+        """Take out of the events what newer events already wrote to Braze (counted ``ValuesOverwritten``)."""
+        written = {user: turn.written for user, turn in turns.items() if turn.written}
+        counts["ValuesOverwritten"] += drop_overwritten(sendable, written)
 
     def _deliver(
         self,
@@ -458,10 +497,15 @@ class RetryService(_Delivering):
             else:
                 event.last_error = reason
                 give_up.append(event)
+        owner, turns = self._take_turns(sendable, remaining_ms)
+        waiting = [event for event in sendable if not turns[event.user].mine]
+        sendable = [event for event in sendable if turns[event.user].mine]
+        waiting_keys = {event.key for event in waiting}
+        self._drop_overwritten(sendable, turns, counts)
         report, partial_errors = self._deliver(sendable, remaining_ms, counts, latencies, records=record_of)
         failed: list[str] = []
         backing_off: set[str] = set()
-        for event in report.retry:
+        for event in [*waiting, *report.retry]:
             reason = self.policy.give_up_reason(event, now) or self.policy.last_receive_reason(
                 record_of[event.key].receive_count, event
             )
@@ -470,8 +514,10 @@ class RetryService(_Delivering):
                 give_up.append(event)
                 continue
             # Only the first of a user's messages backs off: the FIFO group keeps the others behind it, and they
-            # become visible at once so they follow it without waiting out a backoff of their own.
-            delay = 0 if event.user in backing_off else self.policy.delay(max(event.attempts, 1), report.retry_after)
+            # become visible at once so they follow it without waiting out a backoff of their own. A user whose turn
+            # another delivery holds waits a first backoff: that delivery ends within its invocation.
+            attempts = 1 if event.key in waiting_keys else max(event.attempts, 1)
+            delay = 0 if event.user in backing_off else self.policy.delay(attempts, report.retry_after)
             backing_off.add(event.user)
             if event.attempts != attempts_before[event.key]:  # held events made no attempt: nothing to record
                 self._save_progress(event, counts)
@@ -488,6 +534,7 @@ class RetryService(_Delivering):
         for key in report.delivered:
             log.info("delivered on retry", extra={"messageId": key, "attempts": events[key].attempts})
         self._finish([events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events], progress)
+        self._end_turns(owner, turns, sendable, [*report.retry, *report.dead])
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsDeadLettered"] += len(dead)
         return RetryResult(failed, counts, latencies, partial_errors)
@@ -549,7 +596,17 @@ class DeliveryService(_Delivering):
         events = {key: event for key, event in events.items() if key not in seen}
         _resume(events, self.state)
         attempts_before = {key: event.attempts for key, event in events.items()}
-        held, sendable = self._hold_waiting(list(events.values()))
+        owner, turns = self._take_turns(list(events.values()), remaining_ms)
+        held, sendable = [], []
+        for event in events.values():
+            turn = turns[event.user]
+            if turn.mine and not turn.pending:
+                sendable.append(event)
+                continue
+            event.last_error = ("held behind this user's updates already waiting in the retry queue" if turn.mine
+                                else "held: another delivery is sending this user's events")  # fmt: skip
+            held.append(event)
+        self._drop_overwritten(sendable, turns, counts)
         report, partial_errors = self._deliver(
             sendable, remaining_ms, counts, latencies, records=record_of, rounds=self.rounds
         )
@@ -557,6 +614,7 @@ class DeliveryService(_Delivering):
         unmoved |= self._put(report.dead, self.queue.dead_letter)[0]
         moved = [event for event in [*held, *report.retry] if event.key not in unmoved]
         self._note_pending(moved)
+        self._end_turns(owner, turns, sendable, [*report.retry, *report.dead])
         try:
             # The copies' marks first, then what is left of the events SQS hands out again.
             self.state.mark_finished([key for key in events if key not in unmoved])

@@ -7,6 +7,8 @@ import os
 import time
 from typing import Any
 
+import pytest
+
 from local.stack import LocalStack
 from rudder_braze.aws import runtime
 from tests.integration.conftest import EVENTS, api_event, ingest, queued_messages, sample, stored
@@ -139,3 +141,25 @@ def _real_receipt(stack: LocalStack, body: str) -> str:
     (message,) = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=1)["Messages"]
     receipt: str = message["ReceiptHandle"]
     return receipt
+
+
+def test_a_users_turn_is_one_deliverys_at_a_time_and_keeps_what_braze_took(stack: LocalStack) -> None:
+    from rudder_braze.aws.state import StateTable
+
+    table = StateTable(stack.template.physical["StateTable"]["Ref"], stack.aws.client("dynamodb"))
+    table.change_pending("u:a", 2)
+    first = table.take_turn("u:a", "first", 30)
+    assert first.mine and first.pending == 2 and first.written is None
+    assert not table.take_turn("u:a", "second", 30).mine  # DynamoDB's condition refuses a second holder
+    assert table.take_turn("u:a", "first", 30).mine  # the holder may take it again
+    table.end_turn("u:a", "first", {"plan": (1.5, 3)})
+    second = table.take_turn("u:a", "second", 30)
+    assert second.mine and second.written == {"plan": (1.5, 3)} and second.pending == 2
+    with pytest.raises(table.client.exceptions.ConditionalCheckFailedException):
+        table.end_turn("u:a", "first", None)  # a turn that is no longer yours cannot be ended
+    table.end_turn("u:a", "second", None)
+    assert table.take_turn("u:a", "third", 0.0).mine  # free again; a turn of 0 s lapses at once
+    time.sleep(0.01)
+    assert table.take_turn("u:a", "fourth", 30).mine and table.take_turn("u:a", "fourth", 30).written == {
+        "plan": (1.5, 3)
+    }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Sequence
 from typing import Any
@@ -11,6 +12,7 @@ from rudder_braze.config import load_settings
 from rudder_braze.dedup import Fingerprints, deduplicate, fingerprint
 from rudder_braze.delivery import PendingEvent
 from rudder_braze.mapping import BrazeRequest
+from rudder_braze.ordering import Turn, Written
 from rudder_braze.ports import QueueError
 from rudder_braze.service import AttributeDedup, DeliveryService, QueueRecord
 
@@ -42,6 +44,18 @@ class MemoryState:
         self.pending: Counter[str] = Counter()
         self.saved: dict[str, PendingEvent] = {}
         self.done: set[str] = set()
+        self.turns: dict[str, str] = {}  # user → the delivery holding the user's turn
+        self.written: dict[str, Written] = {}
+
+    def take_turn(self, user: str, owner: str, seconds: float) -> Turn:
+        if self.turns.setdefault(user, owner) != owner:
+            return Turn(mine=False)
+        return Turn(mine=True, pending=self.pending[user], written=self.written.get(user))
+
+    def end_turn(self, user: str, owner: str, written: Written | None) -> None:
+        assert self.turns.pop(user) == owner
+        if written is not None:
+            self.written[user] = written
 
     def users_with_pending(self, users: Sequence[str]) -> set[str]:
         return {u for u in users if self.pending[u] > 0}
@@ -179,3 +193,57 @@ def test_a_null_is_sent_unless_the_store_knows_it_was_null() -> None:
     assert deduplicate({"external_id": "a", "coupon": None}, known, known_is_profile=False)[0] is None
     # RudderStack's lookup returns the whole profile: a key it lacks has no value to clear.
     assert deduplicate({"external_id": "a", "coupon": None}, {})[0] is None
+
+
+def profile(sent: list[Any]) -> dict[str, Any]:
+    """What Braze ends with for user ``a``: the attribute writes applied in the order they arrived."""
+    values: dict[str, Any] = {}
+    for body in sent:
+        for attributes in body.get("attributes", ()):
+            values.update(attributes)
+    return values
+
+
+def test_two_deliveries_splitting_a_users_events_leave_the_newest_value_in_braze() -> None:
+    from rudder_braze.delivery import RetryPolicy
+    from rudder_braze.service import RetryService
+    from tests.unit.test_retry_service import RetryQueueDouble
+
+    queue, state = RetryQueueDouble(), MemoryState()
+    now = time.time()  # recent events: the retry policy gives up on day-old ones
+    sent: list[Any] = []
+    held = service(OK, queue, state)[0]  # the second delivery: it gets the user's middle events
+
+    def send_first(request: BrazeRequest) -> BrazeResponse:
+        if not sent:  # while the first delivery sends, the second handles its batch
+            second = held.handle(records(event("m2", "a", first_seen=now + 2, visits=2, city="Oslo"),
+                                         event("m3", "a", first_seen=now + 3, visits=3)), lambda: 30000)  # fmt: skip
+            assert second.failed == [] and second.counts["EventsQueued"] == 2
+        sent.append(request.body)
+        return OK
+
+    first = DeliveryService(load_settings({}), send=send_first, queue=queue, state=state)
+    oldest, newest = event("m1", "a", first_seen=now + 1, visits=1), event("m4", "a", first_seen=now + 4, visits=4)
+    result = first.handle(records(oldest, newest), lambda: 30000)
+    assert result.counts["EventsDelivered"] == 2 and state.pending == Counter({"u:a": 2})
+
+    def send_retry(request: BrazeRequest) -> BrazeResponse:
+        sent.append(request.body)
+        return OK
+
+    retry = RetryService(load_settings({}), policy=RetryPolicy(), send=send_retry, queue=queue, state=state)
+    retried = retry.handle(records(*queue.queued), lambda: 30000)
+    assert retried.failed == [] and retried.counts["ValuesOverwritten"] == 2  # visits from m2 and m3
+    assert profile(sent) == {"external_id": "a", "visits": 4, "city": "Oslo"}  # m2's city was not overwritten
+    assert state.pending == Counter({"u:a": 0}) and state.turns == {}
+
+
+def test_a_user_whose_turn_cannot_be_taken_is_held_not_sent() -> None:
+    class NoTurns(MemoryState):
+        def take_turn(self, user: str, owner: str, seconds: float) -> Any:
+            raise ConnectionError("DynamoDB is unreachable")
+
+    queue, state = MemoryQueue(), NoTurns()
+    deliveries, sent = service(OK, queue, state)
+    result = deliveries.handle(records(event("m1", "a", x=1)), lambda: 30000)
+    assert sent == [] and [e.key for e in queue.queued] == ["m1"] and result.counts["EventsQueued"] == 1

@@ -84,3 +84,13 @@ def test_a_read_timeout_is_counted_as_ambiguous_and_the_event_sent_again_later()
     result = service.handle(records(merge("m-slow", "a")), lambda: 30000)
     assert result.counts["BrazeAmbiguousTimeouts"] == 1
     assert result.failed == ["sqs-m-slow"]  # sent again after its backoff: nothing lost, the duplicate risk counted
+
+
+def test_a_user_whose_turn_another_delivery_holds_backs_off_without_an_attempt() -> None:
+    queue, state = RetryQueueDouble(), MemoryState()
+    state.turns["u:a"] = "a delivery still sending"
+    waiting = merge("m1", "a", attempts=3)
+    result = retry_service(queue, state).handle(records(waiting, merge("m2", "b")), lambda: 30000)
+    assert result.failed == ["sqs-m1"] and queue.backed_off == ["receipt-m1"]
+    assert result.counts["EventsDelivered"] == 1 and "m1" not in state.saved  # no attempt spent, nothing to record
+    assert state.turns == {"u:a": "a delivery still sending"}

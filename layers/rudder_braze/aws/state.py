@@ -1,7 +1,8 @@
 """Per-user and per-event state in the bridge's DynamoDB table (the idempotency table, key ``id``, TTL
 ``expiration``): which users have updates waiting in the retry queue, and what a retried event still has to send.
 
-Item ids: ``pending#<user>`` (a counter of the user's queued events), ``progress#<messageId>`` (the requests
+Item ids: ``pending#<user>`` (a counter of the user's queued events, the user's turn to send and the positions
+of the attribute values Braze last took, :mod:`rudder_braze.ordering`), ``progress#<messageId>`` (the requests
 left and the attempts made, written only when a retry made progress or failed), ``done#<messageId>`` (a
 delivery-queue message already handled, so a second copy of it is not sent again) and ``fp#<user key>`` (the
 fingerprints of the attribute values Braze last accepted for a user, for ``supportDedup``). An id whose identifier
@@ -21,6 +22,7 @@ from rudder_braze.dedup import Fingerprints
 from rudder_braze.delivery import PendingEvent
 from rudder_braze.limits import DYNAMODB_BATCH_GET_ITEMS
 from rudder_braze.mapping import BrazeRequest
+from rudder_braze.ordering import Turn, Written
 
 # Identifiers up to this size stay readable in the id; longer ones are digested (DynamoDB's key limit is 2,048 bytes).
 _PLAIN_ID_BYTES = 256
@@ -94,6 +96,57 @@ class StateTable:
             UpdateExpression="ADD #count :delta SET #expiration = :expiration",
             ExpressionAttributeNames={"#count": "count", "#expiration": "expiration"},
             ExpressionAttributeValues={":delta": {"N": str(delta)}, ":expiration": self._expiration()},
+        )
+
+    # --- one delivery at a time per user ------------------------------------------------------------------------
+
+    def take_turn(self, user: str, owner: str, seconds: float) -> Turn:
+        """Take ``user``'s turn to send for ``seconds`` unless another delivery holds it; with it come the user's
+        pending count and written positions (read in the same call)."""
+        now = time.time()
+        try:
+            answer = self.client.update_item(
+                TableName=self.table_name,
+                Key={"id": {"S": item_id("pending", user)}},
+                UpdateExpression="SET #owner = :owner, #until = :until, "
+                "#expiration = if_not_exists(#expiration, :expiration)",
+                ConditionExpression="attribute_not_exists(#until) OR #until < :now OR #owner = :owner",
+                ExpressionAttributeNames={"#owner": "turnOwner", "#until": "turnUntil", "#expiration": "expiration"},
+                ExpressionAttributeValues={
+                    ":owner": {"S": owner},
+                    ":until": {"N": str(now + seconds)},
+                    ":now": {"N": str(now)},
+                    ":expiration": self._expiration(),
+                },
+                ReturnValues="ALL_OLD",
+            )
+        except self.client.exceptions.ConditionalCheckFailedException:
+            return Turn(mine=False)
+        item = answer.get("Attributes", {})
+        live = int(item.get("expiration", {}).get("N", "0")) > now
+        written = (
+            {k: (float(a), int(b)) for k, (a, b) in json.loads(item["written"]["S"]).items()}
+            if "written" in item
+            else None
+        )
+        return Turn(mine=True, pending=int(item.get("count", {}).get("N", "0")) if live else 0, written=written)
+
+    def end_turn(self, user: str, owner: str, written: Written | None) -> None:
+        """Give ``user``'s turn back, storing the positions Braze now has (``None``: unchanged)."""
+        values: dict[str, Any] = {":owner": {"S": owner}, ":free": {"N": "0"}}
+        update = "SET #until = :free"
+        names = {"#owner": "turnOwner", "#until": "turnUntil"}
+        if written is not None:
+            update += ", #written = :written, #expiration = :expiration"
+            names |= {"#written": "written", "#expiration": "expiration"}
+            values |= {":written": {"S": json.dumps(written, separators=(",", ":"))}, ":expiration": self._expiration()}
+        self.client.update_item(
+            TableName=self.table_name,
+            Key={"id": {"S": item_id("pending", user)}},
+            UpdateExpression=update + " REMOVE #owner",
+            ConditionExpression="#owner = :owner",
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
         )
 
     # --- progress of retried events ---------------------------------------------------------------------------
