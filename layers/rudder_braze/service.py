@@ -12,7 +12,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from rudder_braze.braze_client import Outcome
@@ -28,8 +28,9 @@ from rudder_braze.ports import Buffer, Claim, FingerprintStore, Gate, Queue, Que
 
 log = logging.getLogger("rudder_braze")
 # Measured on the local stack: queueing N events with their users' pending counters beside it, then their batched
-# completions, takes about as long as claiming them did.
-BOOKKEEPING_PER_CLAIM = 1.0
+# completions, takes about as long as claiming them did; giving the users' turns back is one more conditional write
+# per user, like a claim.
+BOOKKEEPING_PER_CLAIM = 2.0
 
 
 @dataclass
@@ -120,9 +121,10 @@ class AttributeDedup:
 
 
 class _Delivering:
-    """What the three ways to Braze share: their collaborators (the subclasses pass them on by keyword), holding
-    the events of users whose updates wait in the retry queue, and sending the rest packed (without unchanged
-    attributes under ``supportDedup``), counted and logged."""
+    """What the three ways to Braze share: their collaborators (the subclasses pass them on by keyword), the users'
+    turns (one delivery at a time sends a user's events, :mod:`rudder_braze.ordering`), holding the events of users
+    whose updates wait in the retry queue, and sending the rest packed (without unchanged attributes under
+    ``supportDedup``), counted and logged."""
 
     def __init__(
         self,
@@ -139,18 +141,6 @@ class _Delivering:
         self.settings, self.send, self.queue, self.state, self.dedup = settings, send, queue, state, dedup
         self.clock, self.sleep = clock, sleep
         self.reserve_ms = reserve_ms  # no Braze call starts with less of the invocation left
-
-    def _hold_waiting(self, events: list[PendingEvent]) -> tuple[list[PendingEvent], list[PendingEvent]]:
-        """``(held, sendable)``: a user with updates in the retry queue gets the new ones queued behind them."""
-        try:
-            waiting = self.state.users_with_pending(sorted({event.user for event in events}))
-        except Exception as exc:  # cannot tell: queue them all behind whatever may be waiting; never drop
-            log.warning("pending-user lookup failed (%s); queueing these events", type(exc).__name__)
-            waiting = {event.user for event in events}
-        held = [event for event in events if event.user in waiting]
-        for event in held:
-            event.last_error = "held behind this user's updates already waiting in the retry queue"
-        return held, [event for event in events if event.user not in waiting]
 
     @staticmethod
     def _put(events: list[PendingEvent], put: Callable[[Sequence[PendingEvent]], None]) -> tuple[set[str], str | None]:
@@ -211,10 +201,24 @@ class _Delivering:
         in_parallel(end, [user for user, turn in turns.items() if turn.mine])
 
     @staticmethod
-    def _drop_overwritten(sendable: Sequence[PendingEvent], turns: dict[str, Turn], counts: Counter[str]) -> None:
-        """Take out of the events what newer events already wrote to Braze (counted ``ValuesOverwritten``)."""
+    def _hold_back(
+        events: list[PendingEvent], turns: dict[str, Turn], counts: Counter[str]
+    ) -> tuple[list[PendingEvent], list[PendingEvent]]:
+        """``(held, sendable)``: a user whose turn another delivery holds, or with updates waiting in the retry
+        queue, has these events queued behind them. What newer events already wrote to Braze is taken out of the
+        sendable ones (counted ``ValuesOverwritten``)."""
+        held, sendable = [], []
+        for event in events:
+            turn = turns[event.user]
+            if turn.mine and not turn.pending:
+                sendable.append(event)
+                continue
+            event.last_error = ("held behind this user's updates already waiting in the retry queue" if turn.mine
+                                else "held: another delivery is sending this user's events")  # fmt: skip
+            held.append(event)
         written = {user: turn.written for user, turn in turns.items() if turn.written}
         counts["ValuesOverwritten"] += drop_overwritten(sendable, written)
+        return held, sendable
 
     def _deliver(
         self,
@@ -330,7 +334,8 @@ class IngestService(_Delivering):
                                          counts=counts, latencies=latencies)  # fmt: skip
             return self._answer(len(events), outcomes, rejected, busy, counts=counts, latencies=latencies)
 
-        held, sendable = self._hold_waiting(fresh)
+        owner, turns = self._take_turns(fresh, remaining_ms)
+        held, sendable = self._hold_back(fresh, turns, counts)
         report, _ = self._deliver(sendable, remaining_ms, counts, latencies, bookkeeping_ms=bookkeeping_ms)
         to_queue = held + report.retry
         # The users' pending counters go up while their events are queued, side by side (a counter raised for an
@@ -340,6 +345,7 @@ class IngestService(_Delivering):
         unqueued, cause = self._put(to_queue, self.queue.enqueue)
         noting.result()
         self._note_pending([event for event in to_queue if event.key in unqueued], delta=-1)
+        self._end_turns(owner, turns, sendable, [*report.retry, *report.dead])
         undead, dead_cause = self._put(report.dead, self.queue.dead_letter)
         unqueued, cause = unqueued | undead, cause or dead_cause
         queued = [event for event in to_queue if event.key not in unqueued]
@@ -498,10 +504,10 @@ class RetryService(_Delivering):
                 event.last_error = reason
                 give_up.append(event)
         owner, turns = self._take_turns(sendable, remaining_ms)
-        waiting = [event for event in sendable if not turns[event.user].mine]
-        sendable = [event for event in sendable if turns[event.user].mine]
+        # The user's own events are what is pending here: only a turn another delivery holds makes them wait.
+        turns = {user: replace(turn, pending=0) for user, turn in turns.items()}
+        waiting, sendable = self._hold_back(sendable, turns, counts)
         waiting_keys = {event.key for event in waiting}
-        self._drop_overwritten(sendable, turns, counts)
         report, partial_errors = self._deliver(sendable, remaining_ms, counts, latencies, records=record_of)
         failed: list[str] = []
         backing_off: set[str] = set()
@@ -597,16 +603,7 @@ class DeliveryService(_Delivering):
         _resume(events, self.state)
         attempts_before = {key: event.attempts for key, event in events.items()}
         owner, turns = self._take_turns(list(events.values()), remaining_ms)
-        held, sendable = [], []
-        for event in events.values():
-            turn = turns[event.user]
-            if turn.mine and not turn.pending:
-                sendable.append(event)
-                continue
-            event.last_error = ("held behind this user's updates already waiting in the retry queue" if turn.mine
-                                else "held: another delivery is sending this user's events")  # fmt: skip
-            held.append(event)
-        self._drop_overwritten(sendable, turns, counts)
+        held, sendable = self._hold_back(list(events.values()), turns, counts)
         report, partial_errors = self._deliver(
             sendable, remaining_ms, counts, latencies, records=record_of, rounds=self.rounds
         )

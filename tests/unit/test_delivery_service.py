@@ -57,9 +57,6 @@ class MemoryState:
         if written is not None:
             self.written[user] = written
 
-    def users_with_pending(self, users: Sequence[str]) -> set[str]:
-        return {u for u in users if self.pending[u] > 0}
-
     def change_pending(self, user: str, delta: int) -> None:
         self.pending[user] += delta
 

@@ -61,3 +61,29 @@ def test_a_half_failed_queue_write_records_what_was_queued_and_the_retry_runs_on
     again = service.handle(body, lambda: 8000)
     assert (again.status, again.body["queued"], again.body["duplicates"]) == (202, 2, 4)
     assert sorted(e.key for e in queue.queued) == ["m-0", "m-1", "m-2", "m-3", "m-4", "m-5"]  # each once
+
+
+def identify(n: int, visits: int) -> dict[str, Any]:
+    return {"type": "identify", "userId": "u-1", "messageId": f"m-{n}", "traits": {"visits": visits},
+            "timestamp": "2026-12-04T10:00:00Z"}  # fmt: skip
+
+
+def test_a_webhook_call_meeting_another_sending_the_same_user_queues_its_events_behind() -> None:
+    """An SDK's two flushes at once (the Node SDK overlaps them): the second call must not race the first to
+    Braze, or the older value could land last."""
+    queue, state, gate = MemoryQueue(), MemoryState(), MemoryGate()
+    sent: list[BrazeRequest] = []
+    answers: list[int] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        if not sent:  # the second call arrives while the first one is at Braze
+            answers.append(second.handle([identify(2, 20)], lambda: 8000).status)
+        sent.append(request)
+        return BrazeResponse(201, {"message": "success"})
+
+    first = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    second = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    assert first.handle([identify(1, 10)], lambda: 8000).status == 200
+    assert answers == [202] and [e.key for e in queue.queued] == ["m-2"] and len(sent) == 1
+    assert state.pending == {"u:u-1": 1} and state.turns == {}
+    assert queue.queued[0].last_error == "held: another delivery is sending this user's events"

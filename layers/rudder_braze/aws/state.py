@@ -77,18 +77,6 @@ class StateTable:
 
     # --- users with events waiting in the retry queue -----------------------------------------------------------
 
-    def users_with_pending(self, users: Iterable[str]) -> set[str]:
-        ids = _ids("pending", users)
-        if not ids:
-            return set()
-        items = self.get_items(list(ids))
-        now = time.time()
-        return {
-            ids[item_id]
-            for item_id, item in items.items()
-            if int(item.get("count", {}).get("N", "0")) > 0 and int(item.get("expiration", {}).get("N", "0")) > now
-        }
-
     def change_pending(self, user: str, delta: int) -> None:
         self.client.update_item(
             TableName=self.table_name,
