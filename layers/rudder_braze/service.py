@@ -322,13 +322,13 @@ class IngestService(_Delivering):
             log.info("event accepted", extra={"messageId": key, "eventType": result.event_type})
         counts["EventsDuplicate"] = sum(1 for o in outcomes.values() if o == "duplicate")
         counts["EventsFiltered"] = sum(1 for o in outcomes.values() if o == "filtered")
-        self.gate.complete({key: {"outcome": "filtered"} for key, outcome in outcomes.items() if outcome == "filtered"})
+        self._record({key: "filtered" for key, outcome in outcomes.items() if outcome == "filtered"}, counts)
         if self.buffer is not None:
             unqueued, cause = self._put(fresh, self.buffer.enqueue)
             queued = [event for event in fresh if event.key not in unqueued]
             counts["EventsBuffered"] = len(queued)
             outcomes.update((event.key, "queued") for event in queued)
-            self.gate.complete({event.key: {"outcome": "queued"} for event in queued})
+            self._record({event.key: "queued" for event in queued}, counts)
             if unqueued:
                 return self._unqueueable(fresh, unqueued, cause, outcomes, received=len(events), rejected=rejected,
                                          counts=counts, latencies=latencies)  # fmt: skip
@@ -360,7 +360,7 @@ class IngestService(_Delivering):
         # What was delivered or queued is recorded now, whatever else failed: the sender's retry of this body must
         # find it done and send none of it again.
         done = [event for event in fresh if event.key in outcomes]
-        self.gate.complete({event.key: {"outcome": outcomes[event.key]} for event in done})
+        self._record({event.key: outcomes[event.key] for event in done}, counts)
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsQueued"] = len(queued)
         counts["EventsDeadLettered"] = len(report.dead) - len(undead)
@@ -370,6 +370,20 @@ class IngestService(_Delivering):
         return self._answer(
             len(events), outcomes, rejected, busy, counts=counts, latencies=latencies, partial_errors=report.item_errors
         )
+
+    def _record(self, outcomes: dict[str, str], counts: Counter[str]) -> None:
+        """Store the events' outcomes, so the sender's retry of the body finds them done. Never raises: what
+        happened stands and the answer says so (a 5xx would have the sender send the whole body again at once).
+        The events stay claimed until their claims expire; only a retry after that would run them again: counted
+        (``OutcomesNotSaved``) and logged."""
+        if not outcomes:
+            return
+        try:
+            self.gate.complete({key: {"outcome": outcome} for key, outcome in outcomes.items()})
+        except Exception as exc:
+            counts["OutcomesNotSaved"] += len(outcomes)
+            log.error("could not record %d events' outcomes (%s); a retry of the body after their claims expire "
+                      "would run them again", len(outcomes), type(exc).__name__)  # fmt: skip
 
     @staticmethod
     def _answer(

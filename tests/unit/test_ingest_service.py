@@ -3,7 +3,10 @@ of the same body sends none of it again, and only the rest runs again."""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
+
+import pytest
 
 from rudder_braze.braze_client import BrazeResponse
 from rudder_braze.config import load_settings
@@ -87,3 +90,80 @@ def test_a_webhook_call_meeting_another_sending_the_same_user_queues_its_events_
     assert answers == [202] and [e.key for e in queue.queued] == ["m-2"] and len(sent) == 1
     assert state.pending == {"u:u-1": 1} and state.turns == {}
     assert queue.queued[0].last_error == "held: another delivery is sending this user's events"
+
+
+STEPS = [("gate", "claim"), ("state", "take_turn"), ("queue", "enqueue"), ("state", "change_pending"),
+         ("queue", "dead_letter"), ("state", "end_turn"), ("gate", "complete")]  # fmt: skip
+
+
+def fails_once(method: Any) -> Any:
+    """``method``, failing the first time it has something to do (per-user steps: for user u-60 only, so that
+    the outcome does not depend on which thread runs first)."""
+    calls = []
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        per_user = args and isinstance(args[0], str) and args[0].startswith("u:")
+        if (args and not args[0]) or (per_user and args[0] != "u:u-60"):  # nothing to write cannot half-fail
+            return method(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("the store did not answer")
+        return method(*args, **kwargs)
+
+    return failing
+
+
+@pytest.mark.parametrize(("store", "step"), STEPS, ids=[f"{store}.{step}" for store, step in STEPS])
+def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str, step: str) -> None:
+    """80 new users in one body (two packed requests): Braze throttles the first request, refuses u-70's event for
+    good and takes the rest. One write step fails once; the sender sends the body again until it is answered 2xx
+    (claims left by a failed call count as expired). Every event ends delivered, queued or dead-lettered, once."""
+    taken: list[str] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        users = [obj["external_id"] for obj in request.body.get("events", ())]
+        if "u-0" in users:
+            return THROTTLED
+        if "u-70" in users:
+            return BrazeResponse(400, {"message": "Invalid event"})
+        taken.extend(users)
+        return BrazeResponse(201, {"message": "success"})
+
+    queue, state, gate = MemoryQueue(), MemoryState(), MemoryGate()
+    stores = {"queue": queue, "state": state, "gate": gate}
+    setattr(stores[store], step, fails_once(getattr(stores[store], step)))
+    service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    body = [track(n) for n in range(80)]
+    for _ in range(4):
+        try:
+            if service.handle(body, lambda: 8000).status in (200, 202):
+                break
+        except ConnectionError:
+            pass  # a 5xx: the sender sends the body again once the claims have expired
+        gate.claimed.clear()
+    outcomes = Counter(taken) + Counter(e.key.replace("m-", "u-") for e in queue.queued + queue.dead)
+    assert outcomes == Counter(f"u-{n}" for n in range(80))  # each event once: delivered, queued or dead-lettered
+    # The first request's 50 are queued; a user whose turn could not be read has the event queued too.
+    assert [e.key for e in queue.dead] == ["m-70"] and len(queue.queued) == 50 + (step == "take_turn")
+    assert state.turns == {} or step == "end_turn"  # a turn not given back ends by itself
+
+
+@pytest.mark.parametrize("step", ["claim", "enqueue", "complete"])
+def test_buffered_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(step: str) -> None:
+    queue, buffer, state, gate = MemoryQueue(), MemoryQueue(), MemoryState(), MemoryGate()
+    target = buffer if step == "enqueue" else gate
+    setattr(target, step, fails_once(getattr(target, step)))
+    service = IngestService(load_settings({}), gate=gate, buffer=buffer, send=send_nothing, queue=queue, state=state)
+    body = [track(n) for n in range(30)]
+    for _ in range(4):
+        try:
+            if service.handle(body, lambda: 8000).status in (200, 202):
+                break
+        except ConnectionError:
+            pass
+        gate.claimed.clear()
+    assert Counter(e.key for e in buffer.queued) == Counter(f"m-{n}" for n in range(30))
+
+
+def send_nothing(request: BrazeRequest) -> BrazeResponse:
+    raise AssertionError("buffered mode sends nothing from the webhook")
