@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import ctypes
 import fnmatch
 import importlib.util
 import io
@@ -120,6 +121,18 @@ class FunctionTimedOut(Exception):
     """The invocation ran past the function's timeout and was abandoned."""
 
 
+class InvocationStopped(BaseException):
+    """Raised inside an invocation past its deadline, as Lambda stops the sandbox: a ``BaseException``, so that the
+    handler's ``except Exception`` clauses cannot carry on after it."""
+
+
+def _stop(thread: threading.Thread) -> None:
+    """Raise :class:`InvocationStopped` in ``thread`` at its next Python instruction. A call it is blocked in (a
+    socket read, a lock) ends first, as a request already sent still reaches its server when Lambda stops."""
+    if thread.ident is not None:
+        ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(InvocationStopped))
+
+
 class LocalFunction:
     """One Lambda function run in this process. Invocations are serialised, like one warm container."""
 
@@ -143,10 +156,9 @@ class LocalFunction:
         return getattr(self._module, self.spec.handler_name)
 
     def invoke(self, event: JSON) -> Any:
-        """Run the handler; past the function's ``Timeout`` the invocation is abandoned, as Lambda abandons it:
-        :class:`FunctionTimedOut` is raised (API Gateway answers 502, an event source retries the batch). Unlike
-        Lambda, which stops the sandbox, the abandoned thread runs on in the background; no answer it gives is
-        used."""
+        """Run the handler; past the function's ``Timeout`` the invocation is stopped, as Lambda stops it:
+        :class:`FunctionTimedOut` is raised (API Gateway answers 502, an event source retries the batch) and the
+        handler's thread stops at its next instruction, leaving undone whatever it had not done yet."""
         with self.lock:
             self.invocations += 1
             context = LambdaContext(
@@ -162,6 +174,8 @@ class LocalFunction:
                 try:
                     with self.output.to(self.log) if self.output is not None else contextlib.nullcontext():
                         outcome["result"] = self._handler()(event, context)
+                except InvocationStopped:
+                    pass  # past the deadline: nobody waits for this answer
                 except BaseException as exc:  # handed to the caller, as Lambda reports a function error
                     outcome["error"] = exc
 
@@ -170,6 +184,7 @@ class LocalFunction:
             worker.join(timeout=max(0.0, context.deadline - time.monotonic()))
             if worker.is_alive():
                 self.timeouts += 1
+                _stop(worker)
                 raise FunctionTimedOut(f"{self.spec.name} timed out after {self.spec.timeout} s")
             if "error" in outcome:
                 raise outcome["error"]

@@ -30,3 +30,21 @@ def test_an_invocation_within_its_timeout_returns_or_raises_as_the_handler_does(
     assert function(tmp_path, "return context.get_remaining_time_in_millis() > 0").invoke({}) is True
     with pytest.raises(ZeroDivisionError):
         function(tmp_path, "return 1 / 0").invoke({})
+
+
+def test_an_invocation_past_its_timeout_stops_and_does_nothing_more(tmp_path: Path) -> None:
+    marker = tmp_path / "after-the-deadline"
+    slow = function(
+        tmp_path,
+        f"""
+    try:
+        for _ in range(30):
+            time.sleep(0.1)
+    except Exception:
+        pass  # a handler that swallows errors must not carry on either
+    open({str(marker)!r}, "w").close()""",
+    )
+    with pytest.raises(FunctionTimedOut):
+        slow.invoke({})
+    time.sleep(2.5)
+    assert not marker.exists()
