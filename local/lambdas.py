@@ -133,18 +133,34 @@ def _stop(thread: threading.Thread) -> None:
         ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread.ident), ctypes.py_object(InvocationStopped))
 
 
+# Concurrent executions a function without a reservation gets here. AWS's default account quota is 1,000 (new
+# accounts may start lower); ten instances already load this machine's two cores as a real burst would.
+LOCAL_UNRESERVED_CONCURRENCY = 10
+
+
 class LocalFunction:
-    """One Lambda function run in this process. Invocations are serialised, like one warm container."""
+    """One Lambda function run in this process: up to its reserved concurrency (else
+    :data:`LOCAL_UNRESERVED_CONCURRENCY`) invocations at once, each instance one invocation at a time, as Lambda
+    runs them. An invocation beyond the limit waits for an instance (Lambda would throttle it: an SQS event source
+    then polls again later). The instances share this process's modules, so Powertools' logger keys and metrics of
+    concurrent invocations can mix in the local output."""
 
     def __init__(self, spec: FunctionSpec, output: LambdaOutput | None = None, log: TextIO | None = None) -> None:
         self.spec = spec
         self.output, self.log = output, log
-        self.lock = threading.Lock()
+        self.concurrency = spec.reserved_concurrency or LOCAL_UNRESERVED_CONCURRENCY
+        self.instances = threading.BoundedSemaphore(self.concurrency)
+        self._counting = threading.Lock()
+        self._loading = threading.Lock()
         self.invocations = 0
         self.timeouts = 0
         self._module: ModuleType | None = None
 
     def _handler(self) -> Any:
+        with self._loading:
+            return self._load()
+
+    def _load(self) -> Any:
         if self._module is None:
             module_name = f"local_lambda_{self.spec.handler_file.parent.name}"
             loader = importlib.util.spec_from_file_location(module_name, self.spec.handler_file)
@@ -159,8 +175,9 @@ class LocalFunction:
         """Run the handler; past the function's ``Timeout`` the invocation is stopped, as Lambda stops it:
         :class:`FunctionTimedOut` is raised (API Gateway answers 502, an event source retries the batch) and the
         handler's thread stops at its next instruction, leaving undone whatever it had not done yet."""
-        with self.lock:
-            self.invocations += 1
+        with self.instances:
+            with self._counting:
+                self.invocations += 1
             context = LambdaContext(
                 function_name=self.spec.name,
                 memory_limit_in_mb=self.spec.memory,
@@ -183,7 +200,8 @@ class LocalFunction:
             worker.start()
             worker.join(timeout=max(0.0, context.deadline - time.monotonic()))
             if worker.is_alive():
-                self.timeouts += 1
+                with self._counting:
+                    self.timeouts += 1
                 _stop(worker)
                 raise FunctionTimedOut(f"{self.spec.name} timed out after {self.spec.timeout} s")
             if "error" in outcome:
@@ -380,6 +398,7 @@ class SqsEventSource:
         *,
         batch_size: int = 10,
         window_seconds: float = 0.0,
+        concurrency: int = 1,
     ) -> None:
         self.function = function
         self.sqs = sqs
@@ -387,18 +406,28 @@ class SqsEventSource:
         self.batch_size = batch_size
         self.window_seconds = window_seconds  # MaximumBatchingWindowInSeconds: gather up to batch_size this long
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="sqs-event-source", daemon=True)
+        # ScalingConfig.MaximumConcurrency: that many batches in flight at once, each gathered by its own poller.
+        self.threads = [
+            threading.Thread(target=self._run, name=f"sqs-event-source-{n}", daemon=True) for n in range(concurrency)
+        ]
+        self._counting = threading.Lock()
         self.batches = 0
         self.errors = 0
 
     def start(self) -> SqsEventSource:
-        self.thread.start()
+        for thread in self.threads:
+            thread.start()
         return self
 
     def stop(self) -> None:
         self.stopping.set()
-        if self.thread.is_alive():
-            self.thread.join(timeout=10)
+        for thread in self.threads:
+            if thread.is_alive():
+                thread.join(timeout=10)
+
+    def _count(self, what: str) -> None:
+        with self._counting:
+            setattr(self, what, getattr(self, what) + 1)
 
     def _receive(self, wait_seconds: int) -> list[JSON]:
         """One batch: SQS returns at most 10 messages per call; with a batching window, keep receiving until the
@@ -430,12 +459,12 @@ class SqsEventSource:
         if not messages:
             return 0
         event = {"Records": [self._record(m) for m in messages]}
-        self.batches += 1
+        self._count("batches")
         try:
             result = self.function.invoke(event) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", ())}
         except Exception:  # a crashed invocation: every message returns after its visibility timeout
-            self.errors += 1
+            self._count("errors")
             return len(messages)
         done = [m for m in messages if m["MessageId"] not in failed]
         for start in range(0, len(done), 10):
@@ -468,7 +497,7 @@ class SqsEventSource:
             try:
                 self.poll_once()
             except Exception:  # moto restarting or stopping: try again shortly
-                self.errors += 1
+                self._count("errors")
                 time.sleep(0.2)
 
     def queue_depth(self) -> int:

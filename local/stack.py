@@ -117,7 +117,16 @@ class LocalStack:
         ).start()
         self.sqs = self.aws.client("sqs")
         queue = self.template.physical["RetryQueue"]
-        self.event_source = SqsEventSource(self.retry, self.sqs, queue["Ref"], queue["Arn"])
+        (retry_events,) = self.template.resolve(list(self.template.resources["RetryFunction"]["Properties"]["Events"]
+                                                     .values()))  # fmt: skip
+        self.event_source = SqsEventSource(
+            self.retry,
+            self.sqs,
+            queue["Ref"],
+            queue["Arn"],
+            batch_size=int(retry_events["Properties"]["BatchSize"]),
+            concurrency=int(retry_events["Properties"]["ScalingConfig"]["MaximumConcurrency"]),
+        )
         self.event_sources = [self.event_source]
         for mapping in self.template.of_type("AWS::Lambda::EventSourceMapping").values():
             properties = self.template.resolve(mapping["Properties"])
@@ -130,6 +139,7 @@ class LocalStack:
                     source["Arn"],
                     batch_size=int(properties["BatchSize"]),
                     window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+                    concurrency=int(properties["ScalingConfig"]["MaximumConcurrency"]),
                 )
             )
         if self.poll:

@@ -23,6 +23,7 @@ class FunctionSpec:
     memory: int
     environment: dict[str, str]
     events: dict[str, JSON] = field(default_factory=dict)
+    reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the account's unreserved pool
 
 
 class Template:
@@ -110,4 +111,9 @@ class Template:
             memory=int(properties.get("MemorySize", globals_.get("MemorySize", 128))),
             environment={k: str(self.resolve(v)) for k, v in variables.items() if self.resolve(v) is not None},
             events=properties.get("Events", {}),
+            reserved_concurrency=_optional_int(self.resolve(properties.get("ReservedConcurrentExecutions"))),
         )
+
+
+def _optional_int(value: Any) -> int | None:
+    return None if value is None else int(value)
