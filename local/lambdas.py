@@ -135,7 +135,7 @@ def _stop(thread: threading.Thread) -> None:
 
 # Concurrent executions a function without a reservation gets here. AWS's default account quota is 1,000 (new
 # accounts may start lower); ten instances already load this machine's two cores as a real burst would.
-LOCAL_UNRESERVED_CONCURRENCY = 10
+LOCAL_UNRESERVED_CONCURRENCY = 4
 
 
 class LocalFunction:
@@ -171,42 +171,48 @@ class LocalFunction:
             self._module = module
         return getattr(self._module, self.spec.handler_name)
 
+    def _free_after(self, worker: threading.Thread) -> None:
+        worker.join()
+        self.instances.release()
+
     def invoke(self, event: JSON) -> Any:
         """Run the handler; past the function's ``Timeout`` the invocation is stopped, as Lambda stops it:
         :class:`FunctionTimedOut` is raised (API Gateway answers 502, an event source retries the batch) and the
         handler's thread stops at its next instruction, leaving undone whatever it had not done yet."""
-        with self.instances:
+        self.instances.acquire()  # free again when the invocation's thread ends, not when its caller stops waiting
+        with self._counting:
+            self.invocations += 1
+        context = LambdaContext(
+            function_name=self.spec.name,
+            memory_limit_in_mb=self.spec.memory,
+            invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{self.spec.name}",
+            aws_request_id=str(uuid.uuid4()),
+            deadline=time.monotonic() + self.spec.timeout,
+        )
+        outcome: dict[str, Any] = {}
+
+        def run() -> None:
+            try:
+                with self.output.to(self.log) if self.output is not None else contextlib.nullcontext():
+                    outcome["result"] = self._handler()(event, context)
+            except InvocationStopped:
+                pass  # past the deadline: nobody waits for this answer
+            except BaseException as exc:  # handed to the caller, as Lambda reports a function error
+                outcome["error"] = exc
+
+        worker = threading.Thread(target=run, name=f"lambda-{self.spec.name}", daemon=True)
+        worker.start()
+        worker.join(timeout=max(0.0, context.deadline - time.monotonic()))
+        if worker.is_alive():
             with self._counting:
-                self.invocations += 1
-            context = LambdaContext(
-                function_name=self.spec.name,
-                memory_limit_in_mb=self.spec.memory,
-                invoked_function_arn=f"arn:aws:lambda:us-east-1:123456789012:function:{self.spec.name}",
-                aws_request_id=str(uuid.uuid4()),
-                deadline=time.monotonic() + self.spec.timeout,
-            )
-            outcome: dict[str, Any] = {}
-
-            def run() -> None:
-                try:
-                    with self.output.to(self.log) if self.output is not None else contextlib.nullcontext():
-                        outcome["result"] = self._handler()(event, context)
-                except InvocationStopped:
-                    pass  # past the deadline: nobody waits for this answer
-                except BaseException as exc:  # handed to the caller, as Lambda reports a function error
-                    outcome["error"] = exc
-
-            worker = threading.Thread(target=run, name=f"lambda-{self.spec.name}", daemon=True)
-            worker.start()
-            worker.join(timeout=max(0.0, context.deadline - time.monotonic()))
-            if worker.is_alive():
-                with self._counting:
-                    self.timeouts += 1
-                _stop(worker)
-                raise FunctionTimedOut(f"{self.spec.name} timed out after {self.spec.timeout} s")
-            if "error" in outcome:
-                raise outcome["error"]
-            return outcome.get("result")
+                self.timeouts += 1
+            _stop(worker)
+            threading.Thread(target=self._free_after, args=(worker,), daemon=True).start()
+            raise FunctionTimedOut(f"{self.spec.name} timed out after {self.spec.timeout} s")
+        self.instances.release()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome.get("result")
 
 
 def _route_pattern(path: str) -> re.Pattern[str]:

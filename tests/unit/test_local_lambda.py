@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -48,3 +49,23 @@ def test_an_invocation_past_its_timeout_stops_and_does_nothing_more(tmp_path: Pa
         slow.invoke({})
     time.sleep(2.5)
     assert not marker.exists()
+
+
+def test_invocations_run_side_by_side_up_to_the_reserved_concurrency(tmp_path: Path) -> None:
+    handler = tmp_path / "app.py"
+    handler.write_text(
+        "import threading, time\n"
+        "running, most, lock = [0], [0], threading.Lock()\n\n"
+        "def handler(event, context):\n"
+        "    with lock:\n"
+        "        running[0] += 1\n"
+        "        most[0] = max(most[0], running[0])\n"
+        "    time.sleep(0.3)\n"
+        "    with lock:\n"
+        "        running[0] -= 1\n"
+        "    return most[0]\n"
+    )
+    reserved = LocalFunction(FunctionSpec("busy", handler, "handler", 5, 128, {}, reserved_concurrency=2))
+    with ThreadPoolExecutor(max_workers=5) as callers:
+        most = max(callers.map(reserved.invoke, [{}] * 5))
+    assert most == 2 and reserved.invocations == 5
