@@ -45,6 +45,7 @@ class PendingEvent:
     attempts: int = 0  # Braze deliveries tried and failed so far
     last_error: str | None = None
     seq: int = 0  # position in the body it came in: with first_seen, the order the bridge received events in
+    happened_at: float | None = None  # when the event happened, for ordering a user's events (inputs.happened_at)
 
     def to_message(self) -> str:
         return json.dumps(
@@ -57,6 +58,7 @@ class PendingEvent:
                 "firstSeen": self.first_seen,
                 "lastError": self.last_error,
                 "seq": self.seq,
+                "happenedAt": self.happened_at,
             },
             separators=(",", ":"),
             ensure_ascii=False,
@@ -76,6 +78,7 @@ class PendingEvent:
                 attempts=int(data.get("attempts", 0)),
                 last_error=data.get("lastError"),
                 seq=int(data.get("seq", 0)),
+                happened_at=None if data.get("happenedAt") is None else float(data["happenedAt"]),
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise QueueFormatError(f"unreadable queue message: {exc}") from None
@@ -255,8 +258,9 @@ def deliver(
         event = state.event
         attempts = event.attempts + (1 if key in tried else 0)
         pending = PendingEvent(
-            event.key, event.user, state.left(), event.first_seen, attempts, failure.reason, event.seq
-        )
+            event.key, event.user, state.left(), event.first_seen, attempts, failure.reason, event.seq,
+            event.happened_at,
+        )  # fmt: skip
         (report.dead if failure.outcome is Outcome.PERMANENT else report.retry).append(pending)
     return report
 

@@ -104,3 +104,20 @@ def fill_server_fields(event: dict[str, Any], received_at: datetime) -> None:
         event["sentAt"] = _iso(received_at)
     if _parse_time(event.get("timestamp")) is None:
         event["timestamp"] = _iso(received_at - ((sent or received_at) - (original or received_at)))
+
+
+# How far before its arrival an event's own clock may place it among its user's events: longer than an SDK keeps
+# events before flushing them (the Node SDK: 10 s), short enough that a wrong clock moves an event only this much.
+CLOCK_WINDOW_SECONDS = 30.0
+
+
+def happened_at(event: dict[str, Any], arrived: float) -> float:
+    """When an event happened, for ordering one user's events: its sender's clock (``originalTimestamp``, else
+    ``timestamp``), kept within :data:`CLOCK_WINDOW_SECONDS` before the event reached RudderStack or the bridge
+    (``receivedAt``, else ``arrived``). An SDK whose flushes overlap (the Node SDK's do) gets its calls' order back,
+    whichever request arrived first; for a sender whose events arrive in order, the order stays as it was."""
+    received = _parse_time(event.get("receivedAt"))
+    arrival = received.timestamp() if received is not None else arrived
+    stamped = _parse_time(event.get("originalTimestamp")) or _parse_time(event.get("timestamp"))
+    own = stamped.timestamp() if stamped is not None else arrival
+    return max(arrival - CLOCK_WINDOW_SECONDS, min(arrival, own))

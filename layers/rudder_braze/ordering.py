@@ -5,10 +5,14 @@ way. Two rules keep Braze's profile right:
 
 - one delivery at a time sends a user's events: it holds the user's *turn* in the state table while it sends, and
   a delivery that finds the turn taken moves its events of that user to the FIFO retry queue;
-- the bridge remembers, per user, the position (acceptance time, place in its body) of the event whose value
-  Braze last took for each attribute (:data:`Written`). When an event reaches Braze after a newer write of one of
-  its attributes (it waited in the retry queue while a later event went out), that attribute is taken out of it
-  before it is sent, so the newer value stays.
+- the bridge remembers, per user, the position (when it happened, when it was accepted, its place in its body) of
+  the event whose value Braze last took for each attribute (:data:`Written`). When an event reaches Braze after a
+  newer write of one of its attributes (it waited in the retry queue while a later event went out), that attribute
+  is taken out of it before it is sent, so the newer value stays.
+
+An event's place among its user's events is when it happened by its sender's clock, within a window before it
+arrived (:func:`rudder_braze.inputs.happened_at`), then when the bridge accepted it: an SDK whose flushes overlap
+gets its calls' order back, whichever of its requests the bridge accepted first.
 
 Only plain values are compared: identifiers, flags, nested objects and operations (``$add``, ``inc``…) go through
 as they are. Events, purchases and other requests do not depend on order (they carry their own time).
@@ -24,7 +28,8 @@ from rudder_braze.dedup import is_control
 from rudder_braze.delivery import PendingEvent
 from rudder_braze.mapping import TRACK
 
-Position = tuple[float, int]  # (epoch seconds the bridge accepted the event, its place in the body it came in)
+# (when the event happened, by inputs.happened_at; when the bridge accepted it; its place in the body it came in)
+Position = tuple[float, float, int]
 Written = dict[str, Position]  # attribute name → position of the event whose value Braze last took
 # A user with more attribute names than this keeps the newest ones (a state item holds at most 400 KB).
 MAX_WRITTEN = 2000
@@ -40,7 +45,9 @@ class Turn:
 
 
 def position(event: PendingEvent) -> Position:
-    return (event.first_seen, event.seq)
+    """Where an event stands among its user's events (older first)."""
+    happened = event.happened_at if event.happened_at is not None else event.first_seen
+    return (happened, event.first_seen, event.seq)
 
 
 def _ordered_keys(attributes: dict[str, Any]) -> Iterator[str]:

@@ -19,9 +19,9 @@ from rudder_braze.braze_client import Outcome
 from rudder_braze.config import BrazeSettings
 from rudder_braze.dedup import Fingerprints, deduplicate_requests, user_keys
 from rudder_braze.delivery import DeliveryReport, PendingEvent, QueueFormatError, RetryPolicy, deliver, user_of
-from rudder_braze.inputs import content_key
+from rudder_braze.inputs import content_key, happened_at
 from rudder_braze.limits import MAX_QUEUED_EVENT_BYTES
-from rudder_braze.ordering import Turn, drop_overwritten, merged, writes
+from rudder_braze.ordering import Turn, drop_overwritten, merged, position, writes
 from rudder_braze.parallel import in_parallel, in_parallel_start
 from rudder_braze.pipeline import EventResult, transform_events
 from rudder_braze.ports import Buffer, Claim, FingerprintStore, Gate, Queue, QueueError, Send, State
@@ -318,7 +318,9 @@ class IngestService(_Delivering):
                 continue
             else:
                 user = user_of(events[result.index], key)
-                fresh.append(PendingEvent(key, user, result.requests, now, seq=result.index))
+                event = events[result.index]
+                fresh.append(PendingEvent(key, user, result.requests, now, seq=result.index,
+                                          happened_at=happened_at(event, now)))  # fmt: skip
             log.info("event accepted", extra={"messageId": key, "eventType": result.event_type})
         counts["EventsDuplicate"] = sum(1 for o in outcomes.values() if o == "duplicate")
         counts["EventsFiltered"] = sum(1 for o in outcomes.values() if o == "filtered")
@@ -478,7 +480,7 @@ def _read_records(
             continue  # a copy of a message already in this batch
         events[event.key] = event
         record_of[event.key] = record
-    ordered = dict(sorted(events.items(), key=lambda item: (item[1].first_seen, item[1].seq)))
+    ordered = dict(sorted(events.items(), key=lambda item: position(item[1])))
     return ordered, record_of
 
 

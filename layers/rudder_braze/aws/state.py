@@ -113,7 +113,7 @@ class StateTable:
         item = answer.get("Attributes", {})
         live = int(item.get("expiration", {}).get("N", "0")) > now
         written = (
-            {k: (float(a), int(b)) for k, (a, b) in json.loads(item["written"]["S"]).items()}
+            {k: (float(a), float(b), int(c)) for k, (a, b, c) in json.loads(item["written"]["S"]).items()}
             if "written" in item
             else None
         )
