@@ -168,7 +168,10 @@ def test_sdk_at_its_defaults_delivers_journey_batches_and_bursts_once_each(sdk_s
     assert sorted(event["messageId"] for event in events) == sorted(fields["messageId"] for _, fields in calls)
 
     assert stack.wait_until_drained(timeout=180), "the retry queue did not drain"
-    summary = stack.ledger(events, [Sent(events=events, first_sent=0.0)])
+    # What Braze must end with is what the calls wrote, in the order they were made (their messageIds' order), however
+    # the SDK's flushes overlapped on the way.
+    in_call_order = sorted(events, key=lambda event: event["messageId"])
+    summary = stack.ledger(in_call_order, [Sent(events=in_call_order, first_sent=0.0)])
     assert (summary.lost, summary.duplicates, summary.rejected, summary.dead_lettered) == (0, 0, 0, 0), summary.problems
     assert summary.delivered == len(calls) == 660
 

@@ -32,6 +32,10 @@ async function main() {
         });
       }),
     );
+    // The SDK stamps each call to the millisecond (originalTimestamp), and the bridge orders a user's events by it:
+    // two writes of one user in the same millisecond, sent in overlapping flushes, have no order anyone could
+    // recover. An application's writes of one user are further apart than that; so are these.
+    if (method === "identify") await new Promise((resolve) => setTimeout(resolve, 2));
   }
   // flush() sends one batch of up to flushAt events: call it until every callback has fired.
   let settled = false;
