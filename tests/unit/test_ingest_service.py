@@ -92,6 +92,18 @@ def test_a_webhook_call_meeting_another_sending_the_same_user_queues_its_events_
     assert queue.queued[0].last_error == "held: another delivery is sending this user's events"
 
 
+def send_until_accepted(service: IngestService, body: list[dict[str, Any]], gate: MemoryGate) -> None:
+    """The sender: the same body again after any answer but 2xx (a 5xx included), its claims expired meanwhile."""
+    for _ in range(4):
+        try:
+            if service.handle(body, lambda: 8000).status in (200, 202):
+                return
+        except ConnectionError:
+            pass  # the handler's error: API Gateway answers 502
+        gate.claimed.clear()
+    raise AssertionError("the body was never accepted")
+
+
 STEPS = [("gate", "claim"), ("state", "take_turn"), ("queue", "enqueue"), ("state", "change_pending"),
          ("queue", "dead_letter"), ("state", "end_turn"), ("gate", "complete")]  # fmt: skip
 
@@ -134,13 +146,7 @@ def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str
     setattr(stores[store], step, fails_once(getattr(stores[store], step)))
     service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
     body = [track(n) for n in range(80)]
-    for _ in range(4):
-        try:
-            if service.handle(body, lambda: 8000).status in (200, 202):
-                break
-        except ConnectionError:
-            pass  # a 5xx: the sender sends the body again once the claims have expired
-        gate.claimed.clear()
+    send_until_accepted(service, body, gate)
     outcomes = Counter(taken) + Counter(e.key.replace("m-", "u-") for e in queue.queued + queue.dead)
     assert outcomes == Counter(f"u-{n}" for n in range(80))  # each event once: delivered, queued or dead-lettered
     # The first request's 50 are queued; a user whose turn could not be read has the event queued too.
@@ -155,13 +161,7 @@ def test_buffered_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(s
     setattr(target, step, fails_once(getattr(target, step)))
     service = IngestService(load_settings({}), gate=gate, buffer=buffer, send=send_nothing, queue=queue, state=state)
     body = [track(n) for n in range(30)]
-    for _ in range(4):
-        try:
-            if service.handle(body, lambda: 8000).status in (200, 202):
-                break
-        except ConnectionError:
-            pass
-        gate.claimed.clear()
+    send_until_accepted(service, body, gate)
     assert Counter(e.key for e in buffer.queued) == Counter(f"m-{n}" for n in range(30))
 
 
