@@ -317,9 +317,8 @@ class IngestService(_Delivering):
                 log.info("event filtered", extra={"messageId": key, "eventType": result.event_type, "reason": reason})
                 continue
             else:
-                user = user_of(events[result.index], key)
                 event = events[result.index]
-                fresh.append(PendingEvent(key, user, result.requests, now, seq=result.index,
+                fresh.append(PendingEvent(key, user_of(event, key), result.requests, now, seq=result.index,
                                           happened_at=happened_at(event, now)))  # fmt: skip
             log.info("event accepted", extra={"messageId": key, "eventType": result.event_type})
         counts["EventsDuplicate"] = sum(1 for o in outcomes.values() if o == "duplicate")
