@@ -38,9 +38,10 @@ def _cost_rows(figures: dict[str, float]) -> list[str]:
     """Per million events, each arriving alone (RudderStack's Webhook destination sends one event per request)."""
     per_event_compute_s = figures["whole_us"] / 1e6
     retried = RETRIED_SHARE * (SQS_MS + BRAZE_RTT_MS + 3 * DYNAMODB_MS) / 1000  # a retry-queue round trip
-    # Direct: claim, pending-user lookup, one Braze call, completion inside the webhook call.
-    direct_s = per_event_compute_s + (3 * DYNAMODB_MS + BRAZE_RTT_MS) / 1000 + retried
-    direct = {"s": direct_s, "fifo": RETRIED_SHARE * 3, "standard": 0.0, "writes": 2.0, "reads": 1.0,
+    # Direct: claim, the user's turn taken (it reads the pending count), one Braze call, the turn given back and the
+    # completion inside the webhook call.
+    direct_s = per_event_compute_s + (4 * DYNAMODB_MS + BRAZE_RTT_MS) / 1000 + retried
+    direct = {"s": direct_s, "fifo": RETRIED_SHARE * 3, "standard": 0.0, "writes": 4.0, "reads": 0.0,
               "invocations": 1.0 + RETRIED_SHARE / 10}  # fmt: skip
     # Buffered: claim, completion and one SQS send in the webhook call; the delivery function gets batches of
     # BATCH events (receive and delete are 10 messages per SQS request) and sends the measured packed requests,
