@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor, wait
+from concurrent.futures import ThreadPoolExecutor, wait
 from functools import cache
 
 WORKERS = 8
@@ -22,14 +22,9 @@ def in_parallel[T, R](work: Callable[[T], R], items: list[T]) -> list[R]:
     raises (the first exception, in the items' order): a call still running after its caller gave up could write
     what the caller has already reported as not written."""
     if len(items) < 2 or threading.current_thread().name.startswith(_WORKER_PREFIX):
-        # Inside a pool worker already (work started with in_parallel_start): waiting there for more pool work
-        # could leave every worker waiting on work no worker is free to run.
+        # Inside a pool worker already (work that fans out again): waiting there for more pool work could leave
+        # every worker waiting on work no worker is free to run.
         return [work(item) for item in items]
     futures = [_pool().submit(work, item) for item in items]
     wait(futures)
     return [future.result() for future in futures]
-
-
-def in_parallel_start[T, R](work: Callable[[T], R], item: T) -> Future[R]:
-    """Start ``work(item)`` beside what the caller does next; ``.result()`` waits for it (and raises its error)."""
-    return _pool().submit(work, item)

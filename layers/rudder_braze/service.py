@@ -22,15 +22,16 @@ from rudder_braze.delivery import DeliveryReport, PendingEvent, QueueFormatError
 from rudder_braze.inputs import content_key, happened_at
 from rudder_braze.limits import MAX_QUEUED_EVENT_BYTES
 from rudder_braze.ordering import Turn, drop_overwritten, merged, position, writes
-from rudder_braze.parallel import in_parallel, in_parallel_start
+from rudder_braze.parallel import in_parallel
 from rudder_braze.pipeline import EventResult, transform_events
 from rudder_braze.ports import Buffer, Claim, FingerprintStore, Gate, Queue, QueueError, Send, State
 
 log = logging.getLogger("rudder_braze")
-# Measured on the local stack: queueing N events with their users' pending counters beside it, then their batched
-# completions, takes about as long as claiming them did; giving the users' turns back is one more conditional write
-# per user, like a claim.
-BOOKKEEPING_PER_CLAIM = 2.0
+# The time the bookkeeping of a body takes, in units of the time claiming its events took (measured on the local
+# stack, a body of new users): taking their users' turns, or giving them back, ~1.6 each; queueing the events and
+# recording their outcomes ~1.
+TURNS_PER_CLAIM = 1.6
+QUEUE_AND_RECORD_PER_CLAIM = 1.0
 
 
 @dataclass
@@ -157,18 +158,6 @@ class _Delivering:
             return {event.key for event in events}, type(exc).__name__
         return set(), None
 
-    def _note_pending(self, queued: Sequence[PendingEvent], delta: int = 1) -> None:
-        """These events went to the retry queue (``delta`` -1: they did not after all): their users' later events
-        must queue behind them. One counter update per user, side by side (a body of 1,000 users is 1,000)."""
-
-        def note(user_count: tuple[str, int]) -> None:
-            try:
-                self.state.change_pending(user_count[0], delta * user_count[1])
-            except Exception as exc:  # ordering help only: the event itself is safe in the queue
-                log.warning("could not record a pending user (%s)", type(exc).__name__)
-
-        in_parallel(note, list(Counter(event.user for event in queued).items()))
-
     def _take_turns(
         self, events: Sequence[PendingEvent], remaining_ms: Callable[[], int]
     ) -> tuple[str, dict[str, Turn]]:
@@ -187,18 +176,34 @@ class _Delivering:
         return owner, dict(zip(users, in_parallel(take, users), strict=True))
 
     def _end_turns(
-        self, owner: str, turns: dict[str, Turn], sent: Sequence[PendingEvent], unsent: Sequence[PendingEvent]
+        self,
+        owner: str,
+        turns: dict[str, Turn],
+        sent: Sequence[PendingEvent],
+        unsent: Sequence[PendingEvent],
+        pending: Counter[str],
     ) -> None:
-        """Give the turns back with the positions of what Braze took; never raises (a turn also ends by itself)."""
+        """Give the turns back with the positions of what Braze took, each with the change of the user's pending
+        count (``pending``: events this delivery queued, or took off the retry queue) in the same write; a user whose
+        turn another delivery holds has the count changed alone. One write per user, side by side. Never raises: a
+        turn also ends by itself, and a count left unchanged only affects whether the user's next events wait in the
+        queue behind these (until the count's TTL)."""
         taken = writes(sent, unsent)
 
         def end(user: str) -> None:
+            turn = turns.get(user)
             try:
-                self.state.end_turn(user, owner, merged(turns[user].written, taken[user]) if user in taken else None)
+                if turn is not None and turn.mine:
+                    written = merged(turn.written, taken[user]) if user in taken else None
+                    self.state.end_turn(user, owner, written, pending[user])
+                else:
+                    self.state.change_pending(user, pending[user])
             except Exception as exc:
-                log.warning("could not end a user's turn (%s); it ends by itself", type(exc).__name__)
+                log.warning("could not give a user's turn back or count their queued events (%s)",
+                            type(exc).__name__)  # fmt: skip
 
-        in_parallel(end, [user for user, turn in turns.items() if turn.mine])
+        mine = {user for user, turn in turns.items() if turn.mine}
+        in_parallel(end, sorted(mine | {user for user, delta in pending.items() if delta}))
 
     @staticmethod
     def _hold_back(
@@ -303,9 +308,7 @@ class IngestService(_Delivering):
         counts["EventsRejected"] = len(rejected)
         claims_started = time.monotonic()
         claims = in_parallel(lambda key: self.gate.claim(key, remaining_ms()), list(candidates))
-        # Queueing what Braze does not take and recording every outcome costs about what claiming cost: the Braze
-        # calls must leave that much of the invocation.
-        bookkeeping_ms = int((time.monotonic() - claims_started) * 1000 * BOOKKEEPING_PER_CLAIM)
+        claims_ms = (time.monotonic() - claims_started) * 1000
         for (key, result), claim in zip(candidates.items(), claims, strict=True):
             if claim.claim is Claim.DONE:
                 outcomes[key] = "duplicate"
@@ -335,21 +338,24 @@ class IngestService(_Delivering):
                                          counts=counts, latencies=latencies)  # fmt: skip
             return self._answer(len(events), outcomes, rejected, busy, counts=counts, latencies=latencies)
 
-        owner, turns = self._take_turns(fresh, remaining_ms)
-        held, sendable = self._hold_back(fresh, turns, counts)
-        report, _ = self._deliver(sendable, remaining_ms, counts, latencies, bookkeeping_ms=bookkeeping_ms)
+        # Sending needs the users' turns taken and given back, the unsent queued and every outcome recorded, and a
+        # Braze call's time: with less of the invocation left, everything goes to the retry queue at once.
+        after_braze_ms = int(claims_ms * (TURNS_PER_CLAIM + QUEUE_AND_RECORD_PER_CLAIM))
+        if remaining_ms() > self.reserve_ms + claims_ms * TURNS_PER_CLAIM + after_braze_ms:
+            owner, turns = self._take_turns(fresh, remaining_ms)
+            held, sendable = self._hold_back(fresh, turns, counts)
+        else:
+            owner, turns, held, sendable = "", {}, fresh, []
+            for event in held:
+                event.last_error = "queued: too little of the invocation was left to send it"
+            counts["EventsQueuedUntried"] += len(held)
+        report, _ = self._deliver(sendable, remaining_ms, counts, latencies, bookkeeping_ms=after_braze_ms)
         to_queue = held + report.retry
-        # The users' pending counters go up while their events are queued, side by side (a counter raised for an
-        # event that then fails to queue only holds that user's next events back a moment), and come down again
-        # for whatever could not be queued.
-        noting = in_parallel_start(self._note_pending, to_queue)
         unqueued, cause = self._put(to_queue, self.queue.enqueue)
-        noting.result()
-        self._note_pending([event for event in to_queue if event.key in unqueued], delta=-1)
-        self._end_turns(owner, turns, sendable, [*report.retry, *report.dead])
+        queued = [event for event in to_queue if event.key not in unqueued]
         undead, dead_cause = self._put(report.dead, self.queue.dead_letter)
         unqueued, cause = unqueued | undead, cause or dead_cause
-        queued = [event for event in to_queue if event.key not in unqueued]
+        self._end_turns(owner, turns, sendable, [*report.retry, *report.dead], Counter(e.user for e in queued))
         for key in report.delivered:
             outcomes[key] = "delivered"
         for event in queued:
@@ -554,8 +560,10 @@ class RetryService(_Delivering):
             log.error("dead-lettered", extra={"messageId": event.key, "reason": event.last_error})
         for key in report.delivered:
             log.info("delivered on retry", extra={"messageId": key, "attempts": events[key].attempts})
-        self._finish([events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events], progress)
-        self._end_turns(owner, turns, sendable, [*report.retry, *report.dead])
+        finished = [events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events]
+        self._clear_progress(finished, progress)
+        left = Counter({user: -count for user, count in Counter(event.user for event in finished).items()})
+        self._end_turns(owner, turns, sendable, [*report.retry, *report.dead], left)
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsDeadLettered"] += len(dead)
         return RetryResult(failed, counts, latencies, partial_errors)
@@ -578,15 +586,13 @@ class RetryService(_Delivering):
             log.warning("could not set a backoff (%s); the message returns after its visibility timeout",
                         type(exc).__name__)  # fmt: skip
 
-    def _finish(self, finished: list[PendingEvent], progress: dict[str, Any]) -> None:
-        """These events left the retry queue (delivered or dead-lettered): their users no longer wait on them."""
+    def _clear_progress(self, finished: list[PendingEvent], progress: dict[str, Any]) -> None:
+        """These events left the retry queue (delivered or dead-lettered): what was recorded of them goes."""
         try:
-            for user, count in Counter(event.user for event in finished).items():
-                self.state.change_pending(user, -count)
             for event in finished:
                 if event.key in progress:
                     self.state.clear_progress(event.key)
-        except Exception as exc:  # bookkeeping only; the pending marker also expires by TTL
+        except Exception as exc:  # bookkeeping only; the progress also expires by TTL
             log.warning("could not clear retry state (%s)", type(exc).__name__)
 
 
@@ -625,8 +631,7 @@ class DeliveryService(_Delivering):
         unmoved, _ = self._put([*held, *report.retry], self.queue.enqueue)
         unmoved |= self._put(report.dead, self.queue.dead_letter)[0]
         moved = [event for event in [*held, *report.retry] if event.key not in unmoved]
-        self._note_pending(moved)
-        self._end_turns(owner, turns, sendable, [*report.retry, *report.dead])
+        self._end_turns(owner, turns, sendable, [*report.retry, *report.dead], Counter(e.user for e in moved))
         try:
             # The copies' marks first, then what is left of the events SQS hands out again.
             self.state.mark_finished([key for key in events if key not in unmoved])

@@ -157,8 +157,9 @@ def test_a_users_turn_is_one_deliverys_at_a_time_and_keeps_what_braze_took(stack
     assert second.mine and second.written == {"plan": (1.5, 1.5, 3)} and second.pending == 2
     with pytest.raises(table.client.exceptions.ConditionalCheckFailedException):
         table.end_turn("u:a", "first", None)  # a turn that is no longer yours cannot be ended
-    table.end_turn("u:a", "second", None)
-    assert table.take_turn("u:a", "third", 0.0).mine  # free again; a turn of 0 s lapses at once
+    table.end_turn("u:a", "second", None, pending_delta=-2)  # the count changes in the same write
+    third = table.take_turn("u:a", "third", 0.0)
+    assert third.mine and third.pending == 0  # free again; a turn of 0 s lapses at once
     time.sleep(0.01)
     assert table.take_turn("u:a", "fourth", 30).mine and table.take_turn("u:a", "fourth", 30).written == {
         "plan": (1.5, 1.5, 3)

@@ -52,10 +52,11 @@ class MemoryState:
             return Turn(mine=False)
         return Turn(mine=True, pending=self.pending[user], written=self.written.get(user))
 
-    def end_turn(self, user: str, owner: str, written: Written | None) -> None:
+    def end_turn(self, user: str, owner: str, written: Written | None, pending_delta: int = 0) -> None:
         assert self.turns.pop(user) == owner
         if written is not None:
             self.written[user] = written
+        self.pending[user] += pending_delta
 
     def change_pending(self, user: str, delta: int) -> None:
         self.pending[user] += delta

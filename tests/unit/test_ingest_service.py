@@ -3,6 +3,7 @@ of the same body sends none of it again, and only the rest runs again."""
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from typing import Any
 
@@ -66,6 +67,35 @@ def test_a_half_failed_queue_write_records_what_was_queued_and_the_retry_runs_on
     assert sorted(e.key for e in queue.queued) == ["m-0", "m-1", "m-2", "m-3", "m-4", "m-5"]  # each once
 
 
+class SlowGate(MemoryGate):
+    def claim(self, message_id: str, remaining_ms: int | None) -> ClaimResult:
+        time.sleep(0.05)  # a store as slow as moto under load
+        return super().claim(message_id, remaining_ms)
+
+
+@pytest.mark.parametrize(("remaining", "sends"), [(150, False), (20_000, True)])
+def test_a_body_whose_bookkeeping_leaves_no_time_to_send_is_queued_at_once(remaining: int, sends: bool) -> None:
+    """Claiming took long: taking the users' turns, a Braze call and giving them back would pass the deadline, so
+    the events go to the retry queue untried (no turn taken), their users' pending counts raised."""
+    sent: list[BrazeRequest] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        sent.append(request)
+        return BrazeResponse(201, {"message": "success"})
+
+    queue, state, gate = MemoryQueue(), MemoryState(), SlowGate()
+    service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state, reserve_ms=100)
+    result = service.handle([track(n) for n in range(3)], lambda: remaining)
+    if sends:
+        assert (result.status, result.body["delivered"], len(sent), queue.queued) == (200, 3, 1, [])
+        assert state.pending == Counter({"u:u-0": 0, "u:u-1": 0, "u:u-2": 0})
+        return
+    assert (result.status, result.body["queued"], sent, result.counts["EventsQueuedUntried"]) == (202, 3, [], 3)
+    assert [e.key for e in queue.queued] == ["m-0", "m-1", "m-2"] and state.turns == {}
+    assert state.pending == Counter({"u:u-0": 1, "u:u-1": 1, "u:u-2": 1}) and sorted(gate.done) == ["m-0", "m-1", "m-2"]
+    assert queue.queued[0].last_error == "queued: too little of the invocation was left to send it"
+
+
 def identify(n: int, visits: int) -> dict[str, Any]:
     return {"type": "identify", "userId": "u-1", "messageId": f"m-{n}", "traits": {"visits": visits},
             "timestamp": "2026-12-04T10:00:00Z"}  # fmt: skip
@@ -104,8 +134,8 @@ def send_until_accepted(service: IngestService, body: list[dict[str, Any]], gate
     raise AssertionError("the body was never accepted")
 
 
-STEPS = [("gate", "claim"), ("state", "take_turn"), ("queue", "enqueue"), ("state", "change_pending"),
-         ("queue", "dead_letter"), ("state", "end_turn"), ("gate", "complete")]  # fmt: skip
+STEPS = [("gate", "claim"), ("state", "take_turn"), ("queue", "enqueue"), ("queue", "dead_letter"),
+         ("state", "end_turn"), ("gate", "complete")]  # fmt: skip
 
 
 def fails_once(method: Any) -> Any:

@@ -119,19 +119,30 @@ class StateTable:
         )
         return Turn(mine=True, pending=int(item.get("count", {}).get("N", "0")) if live else 0, written=written)
 
-    def end_turn(self, user: str, owner: str, written: Written | None) -> None:
-        """Give ``user``'s turn back, storing the positions Braze now has (``None``: unchanged)."""
+    def end_turn(self, user: str, owner: str, written: Written | None, pending_delta: int = 0) -> None:
+        """Give ``user``'s turn back, storing the positions Braze now has (``None``: unchanged) and changing the
+        pending count by ``pending_delta`` (events of the user this delivery queued, or took off the queue) in the
+        same write: while the turn is held nobody reads the count, so raising it here is not too late."""
         values: dict[str, Any] = {":owner": {"S": owner}, ":free": {"N": "0"}}
         update = "SET #until = :free"
         names = {"#owner": "turnOwner", "#until": "turnUntil"}
+        if written is not None or pending_delta:
+            update += ", #expiration = :expiration"
+            names["#expiration"] = "expiration"
+            values[":expiration"] = self._expiration()
         if written is not None:
-            update += ", #written = :written, #expiration = :expiration"
-            names |= {"#written": "written", "#expiration": "expiration"}
-            values |= {":written": {"S": json.dumps(written, separators=(",", ":"))}, ":expiration": self._expiration()}
+            update += ", #written = :written"
+            names["#written"] = "written"
+            values[":written"] = {"S": json.dumps(written, separators=(",", ":"))}
+        update += " REMOVE #owner"
+        if pending_delta:
+            update += " ADD #count :delta"
+            names["#count"] = "count"
+            values[":delta"] = {"N": str(pending_delta)}
         self.client.update_item(
             TableName=self.table_name,
             Key={"id": {"S": item_id("pending", user)}},
-            UpdateExpression=update + " REMOVE #owner",
+            UpdateExpression=update,
             ConditionExpression="#owner = :owner",
             ExpressionAttributeNames=names,
             ExpressionAttributeValues=values,
