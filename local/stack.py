@@ -26,7 +26,7 @@ from local.lambdas import ApiGateway, LambdaOutput, LocalFunction, SqsEventSourc
 from local.tcp_proxy import TcpProxy
 from local.template import ROOT, Template
 from local.workload import Sent, Summary, reconcile
-from rudder_braze.aws import runtime
+from rudder_braze.app import container
 from rudder_braze.config import load_settings
 
 # Local-only credentials: the simulator and the local webhook accept these, nothing else does.
@@ -102,7 +102,7 @@ class LocalStack:
         for service in self.breakable:
             self.proxies[service] = TcpProxy(self.aws.port)
             os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = self.proxies[service].url
-        runtime.reset()
+        container.reset()
         api = self.template.resources["WebhookApi"]["Properties"]
         binary_media_types = [kind.replace("~1", "/") for kind in api.get("BinaryMediaTypes", [])]
         (stage,) = self.template.resolve(api["MethodSettings"])
@@ -159,7 +159,7 @@ class LocalStack:
             sys.stdout = self.output.console
         for log in self.logs:
             log.close()
-        runtime.reset()
+        container.reset()
         os.environ.clear()
         os.environ.update(self.environ_before)
 

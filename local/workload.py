@@ -23,10 +23,11 @@ from typing import Any
 
 import urllib3
 
+from rudder_braze.braze.requests import TRACK
 from rudder_braze.config import BrazeSettings
 from rudder_braze.errors import EventError
-from rudder_braze.mapping import TRACK, transform_event
-from rudder_braze.validation import validate_event
+from rudder_braze.mapping.transform import transform_event
+from rudder_braze.rudderstack.validation import validate_event
 
 JSON = dict[str, Any]
 # Objects as the simulator stores them: (kind, canonical JSON).

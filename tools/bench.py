@@ -24,8 +24,8 @@ import bench_delivery
 import performance_doc
 
 from rudder_braze.config import load_settings
-from rudder_braze.mapping import transform_event
-from rudder_braze.validation import validate_event
+from rudder_braze.mapping.transform import transform_event
+from rudder_braze.rudderstack.validation import validate_event
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WORKLOAD = Path(os.environ.get("RUDDER_BRAZE_SHARED", ROOT.parent / "shared")) / "bench" / "workload.jsonl"

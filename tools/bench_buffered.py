@@ -14,7 +14,7 @@ from typing import Any
 import bench_delivery
 
 from local.stack import LocalStack
-from rudder_braze.mapping import TRACK, BrazeRequest
+from rudder_braze.braze.requests import TRACK, BrazeRequest
 
 # The window only has to outlast receiving the queued workload: all 1,000 events are queued before the batch.
 BUFFERED = {"DeliveryMode": "buffered", "DeliveryBatchSize": "1000", "DeliveryBatchWindowSeconds": "60"}

@@ -13,12 +13,12 @@ from pathlib import Path
 from typing import Any
 
 from local.braze_simulator import BrazeSimulator, SimulatorServer
-from rudder_braze.braze_client import BrazeClient
+from rudder_braze.braze.client import BrazeClient
+from rudder_braze.braze.requests import TRACK, BrazeRequest
 from rudder_braze.config import load_settings
-from rudder_braze.dedup import NON_BILLABLE
-from rudder_braze.mapping import TRACK, BrazeRequest
-from rudder_braze.packing import pack
-from rudder_braze.pipeline import pack_results, transform_events
+from rudder_braze.delivery.dedup import NON_BILLABLE
+from rudder_braze.delivery.packing import pack
+from rudder_braze.usecases.transform import pack_results, transform_events
 
 ROOT = Path(__file__).resolve().parent.parent
 _NOT_DATA = ("external_id", "user_alias", "braze_id")

@@ -18,8 +18,8 @@ import sys
 import time
 from typing import Any
 
-from rudder_braze.aws.queue import group_id
-from rudder_braze.delivery import PendingEvent, QueueFormatError
+from rudder_braze.adapters.aws.queue import group_id
+from rudder_braze.delivery.message import PendingEvent, QueueFormatError
 
 
 def _outputs(stack_name: str) -> dict[str, str]:

@@ -9,8 +9,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rudder_braze.mapping import SUPPORTED_TYPES
-from rudder_braze.validation import EVENT_TYPES, load_schema
+from rudder_braze.mapping.transform import SUPPORTED_TYPES
+from rudder_braze.rudderstack.validation import EVENT_TYPES, load_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 TARGET = ROOT / "docs" / "openapi.yaml"

@@ -13,9 +13,9 @@ from aws_lambda_powertools.logging.utils import copy_config_to_registered_logger
 from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rudder_braze.aws import runtime
-from rudder_braze.aws.tracing import traced
-from rudder_braze.webhook import HttpAnswer
+from rudder_braze.adapters.aws.tracing import traced
+from rudder_braze.app import container
+from rudder_braze.app.webhook import HttpAnswer
 
 logger = Logger(service="rudder-braze-ingest")
 # The domain logs through the standard "rudder_braze" logger: give it this logger's JSON format and level.
@@ -54,7 +54,7 @@ def _received_at() -> float | None:
 def _ingest(route: str) -> Response[Any]:
     headers = dict(app.current_event.headers or {})
     remaining_ms = app.lambda_context.get_remaining_time_in_millis
-    return _respond(runtime.webhook().handle(route, headers, _raw_body(), remaining_ms, _received_at()))
+    return _respond(container.webhook().handle(route, headers, _raw_body(), remaining_ms, _received_at()))
 
 
 @app.get("/health")

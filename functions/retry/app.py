@@ -16,9 +16,9 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from rudder_braze.aws import runtime
-from rudder_braze.aws.tracing import traced
-from rudder_braze.service import QueueRecord
+from rudder_braze.adapters.aws.tracing import traced
+from rudder_braze.app import container
+from rudder_braze.usecases.queue_batch import QueueRecord
 
 logger = Logger(service="rudder-braze-retry")
 # The domain logs through the standard "rudder_braze" logger: give it this logger's JSON format and level.
@@ -47,8 +47,8 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
         )
         for r in raw_records
     ]
-    from_delivery_queue = bool(raw_records) and runtime.is_delivery_queue(raw_records[0].get("eventSourceARN", ""))
-    service = runtime.delivery_service() if from_delivery_queue else runtime.retry_service()
+    from_delivery_queue = bool(raw_records) and container.is_delivery_queue(raw_records[0].get("eventSourceARN", ""))
+    service = container.delivery_service() if from_delivery_queue else container.retry_service()
     result = service.handle(records, context.get_remaining_time_in_millis)
     for name, value in result.counts.items():
         metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)

@@ -1,5 +1,5 @@
 import sys
 
-from rudder_braze.cli import main
+from rudder_braze.app.cli import main
 
 sys.exit(main())

@@ -37,7 +37,7 @@ DYNAMODB_BATCH_GET_ITEMS = 100
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_EVENTS = 1000
 # messageId, userId, anonymousId, previousId, groupId: counted in UTF-8 bytes. Keys derived from them are digests
-# beyond DynamoDB's key limit (see rudder_braze.aws.state), so this is about sane input, not about keys.
+# beyond DynamoDB's key limit (see rudder_braze.adapters.aws.state), so this is about sane input, not about keys.
 MAX_IDENTIFIER_BYTES = 1024
 # A queued event travels as one SQS message and, while it is retried, as one DynamoDB item (the requests it still
 # has to send): it must fit the smaller of the two, with room for the item's other attributes and the message's

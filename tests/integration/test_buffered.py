@@ -10,8 +10,8 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
-from rudder_braze.aws import runtime
-from rudder_braze.service import QueueRecord
+from rudder_braze.app import container
+from rudder_braze.usecases.queue_batch import QueueRecord
 from tests.integration.conftest import QUIET, api_event, ingest, stored
 
 BUFFERED = {"DeliveryMode": "buffered", "DeliveryBatchWindowSeconds": "1", "DeliveryBatchSize": "500"}
@@ -98,7 +98,7 @@ def test_partial_errors_are_traced_to_their_records_and_not_retried(stack: Local
     messages = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     sqs_id = {json.loads(m["Body"])["messageId"]: m["MessageId"] for m in messages}
     records = [QueueRecord(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in messages]
-    result = runtime.delivery_service().handle(records, lambda: 30000)
+    result = container.delivery_service().handle(records, lambda: 30000)
     assert result.failed == []  # nothing to retry: Braze will refuse that purchase whenever it is sent
     assert result.partial_errors == {sqs_id["u2-t2"]: ["purchases[0]: 'quantity' is not valid"]}
     assert [e["name"] for e in stored(stack, "events")] == ["Viewed"]

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
-from rudder_braze.aws import runtime
+from rudder_braze.app import container
 from tests.integration.conftest import EVENTS, api_event, ingest, queued_messages, sample, stored
 
 
@@ -76,7 +76,7 @@ def test_too_old_message_is_dead_lettered_without_another_try(stack: LocalStack)
 
 def test_gives_up_after_max_attempts_into_the_dead_letter_queue(stack: LocalStack) -> None:
     os.environ["RETRY_MAX_ATTEMPTS"] = "2"
-    runtime.reset()
+    container.reset()
     queue_one(stack, sample("track"))
     stack.simulator.set_faults({"error_rate": 1.0})
     deadline = time.monotonic() + 15
@@ -144,7 +144,7 @@ def _real_receipt(stack: LocalStack, body: str) -> str:
 
 
 def test_a_users_turn_is_one_deliverys_at_a_time_and_keeps_what_braze_took(stack: LocalStack) -> None:
-    from rudder_braze.aws.state import StateTable
+    from rudder_braze.adapters.aws.state import StateTable
 
     table = StateTable(stack.template.physical["StateTable"]["Ref"], stack.aws.client("dynamodb"))
     table.change_pending("u:a", 2)

@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from rudder_braze.config import load_settings
 from rudder_braze.errors import InputError
-from rudder_braze.inputs import read_events
-from rudder_braze.pipeline import pack_results, transform_events
+from rudder_braze.rudderstack.inputs import read_events
+from rudder_braze.usecases.transform import pack_results, transform_events
 from tests import strategies
 
 ALL_OPTIONS = load_settings(

@@ -1,0 +1,62 @@
+"""Idempotency on RudderStack's messageId, with Powertools' DynamoDB persistence layer.
+
+The Powertools decorators wrap one function call; here one invocation handles a body of many events and packs
+them into shared Braze requests, so the persistence layer's own steps are used per event: *claim* (an
+INPROGRESS record, which expires with the invocation if it dies), then *complete* (the outcomes of a body's events
+are stored together, 25 records per BatchWriteItem, as the COMPLETED records Powertools itself writes) or
+*release* (the record is deleted so that RudderStack's retry runs again).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
+from aws_lambda_powertools.utilities.idempotency.exceptions import (
+    IdempotencyItemAlreadyExistsError,
+    IdempotencyItemNotFoundError,
+)
+
+from rudder_braze.adapters.aws import aws_client, batch_put
+from rudder_braze.usecases.ports import Claim
+
+
+class EventGate:
+    def __init__(self, table_name: str, expires_after_seconds: int, client: Any = None) -> None:
+        self.layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client or aws_client("dynamodb"))
+        self.layer.configure(
+            IdempotencyConfig(event_key_jmespath="messageId", expires_after_seconds=expires_after_seconds),
+            key_prefix="event",
+        )
+
+    def claim(self, message_id: str, remaining_ms: int | None) -> Claim:
+        data = {"messageId": message_id}
+        try:
+            self.layer.save_inprogress(data, remaining_ms)
+            return Claim.NEW
+        except IdempotencyItemAlreadyExistsError as exists:
+            record = exists.old_data_record
+            if record is None:
+                try:
+                    record = self.layer.get_record(data)
+                except IdempotencyItemNotFoundError:
+                    return Claim.BUSY  # it vanished between the two calls: let the sender retry
+            if record is not None and record.status == "COMPLETED":
+                return Claim.DONE
+            return Claim.BUSY
+
+    def complete(self, outcomes: dict[str, dict[str, Any]]) -> None:
+        """Store each claimed event's outcome: what Powertools' ``save_success`` writes, for many at once."""
+        layer = self.layer
+        expiry = {"N": str(layer._get_expiry_timestamp())}
+        items = []
+        for message_id, result in outcomes.items():
+            key = layer._get_hashed_idempotency_key({"messageId": message_id})
+            if key is not None:  # None only for an event without a messageId, which the bridge never claims
+                items.append({**layer._get_key(key), layer.expiry_attr: expiry, layer.status_attr: {"S": "COMPLETED"},
+                              layer.data_attr: {"S": json.dumps(result, sort_keys=True)}})  # fmt: skip
+        batch_put(layer.client, layer.table_name, items)
+
+    def release(self, message_id: str, reason: Exception) -> None:
+        self.layer.delete_record({"messageId": message_id}, reason)

@@ -1,0 +1,171 @@
+"""The webhook's HTTP contract, independent of API Gateway and Lambda.
+
+Routes: ``/v1/webhook`` (one event, or an array as RudderStack's HTTP Webhook destination sends),
+``/v1/batch`` (``{"batch": [...]}``) and ``/v1/<type>`` (RudderStack's HTTP API shapes, which its SDKs call).
+
+Status codes are chosen for RudderStack's retry rules: 200 delivered · 202 queued for retry (``/v1/webhook`` only:
+the SDK routes answer 200, as RudderStack's gateway does, because its Python SDK resends anything but a 200) ·
+400 invalid events (listed one by one; the valid events of the body are still delivered) · 401 · 413 too large ·
+415 not JSON or an unknown ``Content-Encoding`` · 503 only when an accepted event could be neither delivered nor
+queued (the sender retries; nothing is lost). Every error body carries ``code`` and ``message``, which
+RudderStack's SDKs read.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from rudder_braze.app.auth import is_authorized
+from rudder_braze.errors import InputError
+from rudder_braze.mapping.transform import SUPPORTED_TYPES
+from rudder_braze.rudderstack.body import BodyError, decode_body
+from rudder_braze.rudderstack.inputs import events_of, fill_server_fields, loads
+from rudder_braze.usecases.ingest import IngestResult, IngestService
+
+log = logging.getLogger("rudder_braze")
+
+DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024  # RudderStack's own HTTP API limit for a batch
+DEFAULT_MAX_EVENTS = 1000
+_JSON_MEDIA_TYPES = ("application/json", "text/json", "text/plain")
+# Codes of the answers the use case builds (the SDKs read ``code`` and ``message`` from every non-200 answer).
+_SERVICE_CODES = {400: "invalid_events", 503: "retry_later"}
+
+
+@dataclass(slots=True)
+class HttpAnswer:
+    status: int
+    body: dict[str, Any]
+    headers: dict[str, str] = field(default_factory=dict)
+    result: IngestResult | None = None
+
+
+def _error(status: int, code: str, message: str, **extra: Any) -> HttpAnswer:
+    return HttpAnswer(status, {"code": code, "message": message, "error": message, **extra})
+
+
+def _header(headers: Mapping[str, str], name: str) -> str | None:
+    for key, value in headers.items():
+        if key.lower() == name:
+            return value
+    return None
+
+
+def _is_json_media_type(content_type: str | None) -> bool:
+    if content_type is None:
+        return True  # RudderStack always sends one; tolerate clients that do not
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type in _JSON_MEDIA_TYPES or media_type.endswith("+json")
+
+
+# The routes RudderStack's SDKs call. Their senders set whatever Content-Type their HTTP library picks (the Node
+# SDK's axios labels a gzip Buffer application/x-www-form-urlencoded); RudderStack's gateway reads the body as JSON
+# whatever it says, and so do these routes. /v1/webhook keeps the check: RudderStack's Webhook destination always
+# sends application/json, and anything else there is a misconfigured sender better told than guessed at.
+def is_sdk_route(route: str) -> bool:
+    """``batch`` and the event types are RudderStack's HTTP API, which its SDKs call; ``webhook`` is not."""
+    return route != "webhook"
+
+
+def _service_answer(route: str, result: IngestResult) -> HttpAnswer:
+    """The use case's answer, in this route's dialect: 200 for queued events on the SDK routes, and ``code`` and
+    ``message`` on every error."""
+    status, body = result.status, dict(result.body)
+    if status == 202 and is_sdk_route(route):
+        status = 200  # accepted and durably queued: RudderStack's gateway answers 200, and the SDKs expect it
+    if status >= 400 and "code" not in body:
+        rejected = body.get("rejected") or []
+        message = body.get("error") or f"{len(rejected)} of {body.get('received')} events were refused; see rejected"
+        body = {"code": _SERVICE_CODES.get(status, "error"), "message": message, **body}
+    return HttpAnswer(status, body, result=result)
+
+
+def _log_refused(route: str, body: Mapping[str, Any]) -> None:
+    """One line per refused event: where and why, never the value."""
+    for entry in body.get("rejected") or ():
+        log.warning(
+            "event refused",
+            extra={"messageId": entry.get("messageId"), "route": route, "path": entry.get("path"),
+                   "reason": entry.get("reason"), "index": entry.get("index")},
+        )  # fmt: skip
+
+
+class Webhook:
+    def __init__(
+        self,
+        service: Callable[[], IngestService],
+        tokens: Callable[[], list[str | None]],
+        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
+        max_events: int = DEFAULT_MAX_EVENTS,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._service = service
+        self._tokens = tokens
+        self.max_body_bytes = max_body_bytes
+        self.max_events = max_events
+        self.clock = clock
+
+    def handle(
+        self,
+        route: str,
+        headers: Mapping[str, str],
+        body: bytes,
+        remaining_ms: Callable[[], int],
+        received_at: float | None = None,
+    ) -> HttpAnswer:
+        """``route`` is ``webhook``, ``batch`` or an event type (``track``…); ``received_at`` (epoch seconds) is when
+        API Gateway received the request, which becomes the events' ``receivedAt`` (now when not given)."""
+        if not is_authorized(_header(headers, "authorization"), self._tokens()):
+            answer = _error(401, "unauthorized", "unauthorized")
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="rudder-braze"'
+            return answer
+        if len(body) > self.max_body_bytes:
+            return _error(
+                413, "payload_too_large", f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}"
+            )
+        if not is_sdk_route(route) and not _is_json_media_type(_header(headers, "content-type")):
+            return _error(415, "unsupported_media_type", "Content-Type must be application/json")
+        try:
+            body = decode_body(body, _header(headers, "content-encoding"), self.max_body_bytes)
+        except BodyError as exc:
+            return _error(exc.status, exc.code, str(exc))
+        if not body.strip():
+            return _error(400, "empty_body", 'the body is empty; send an event, an array of events or {"batch": [...]}')
+        try:
+            events = self._events(route, loads(body))
+        except InputError as exc:
+            if "not valid JSON" in str(exc) or "UTF-8" in str(exc):
+                return _error(415, "invalid_json", str(exc))
+            return _error(400, "invalid_body", str(exc))
+        if len(events) > self.max_events:
+            return _error(
+                413, "too_many_events", f"the body holds {len(events)} events; the limit is {self.max_events}"
+            )
+        moment = datetime.fromtimestamp(received_at if received_at is not None else self.clock(), UTC)
+        for event in events:
+            if isinstance(event, dict):
+                fill_server_fields(event, moment)
+        answer = _service_answer(route, self._service().handle(events, remaining_ms))
+        _log_refused(route, answer.body)
+        return answer
+
+    @staticmethod
+    def _events(route: str, document: Any) -> list[Any]:
+        if route == "webhook":
+            return events_of(document)
+        if route == "batch":
+            if not isinstance(document, dict) or not isinstance(document.get("batch"), list):
+                raise InputError('/v1/batch takes {"batch": [event, ...]}')
+            return list(document["batch"])
+        if route not in SUPPORTED_TYPES:
+            raise InputError(f"/v1/{route} is not an event type; use one of {', '.join(sorted(SUPPORTED_TYPES))}")
+        if not isinstance(document, dict):
+            raise InputError(f"/v1/{route} takes one event object")
+        declared = document.get("type")
+        if declared is not None and (not isinstance(declared, str) or declared.lower() != route):
+            raise InputError(f"$.type is {declared!r} but the event was posted to /v1/{route}")
+        return [{**document, "type": route}]

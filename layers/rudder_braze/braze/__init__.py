@@ -1,0 +1,1 @@
+"""Braze's REST API as the bridge uses it: the request model and the client."""

@@ -1,0 +1,1 @@
+"""Getting mapped requests to Braze: packing, sending, retry policy, ordering, dedup, queue messages."""

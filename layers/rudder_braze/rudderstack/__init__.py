@@ -1,0 +1,1 @@
+"""What a RudderStack sender sends: bodies, events, their validation and the sender's options."""

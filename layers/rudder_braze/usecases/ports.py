@@ -1,0 +1,65 @@
+"""What the use cases need from the outside world (implemented for AWS in ``rudder_braze.adapters.aws``)."""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Sequence
+from typing import Any, Protocol
+
+from rudder_braze.braze.client import BrazeResponse
+from rudder_braze.braze.requests import BrazeRequest
+from rudder_braze.delivery.dedup import Fingerprints
+from rudder_braze.delivery.message import PendingEvent
+from rudder_braze.delivery.ordering import Turn, Written
+
+Send = Callable[[BrazeRequest], BrazeResponse]
+
+
+class Claim(enum.Enum):
+    NEW = "new"  # first time seen: go ahead
+    DONE = "done"  # handled before
+    BUSY = "busy"  # another invocation is handling it right now
+
+
+class QueueError(RuntimeError):
+    """Some events could not be put on a queue; ``keys`` names them."""
+
+    def __init__(self, message: str, keys: list[str]) -> None:
+        super().__init__(message)
+        self.keys = keys
+
+
+class Queue(Protocol):
+    def enqueue(self, events: Sequence[PendingEvent]) -> None: ...
+    def dead_letter(self, events: Sequence[PendingEvent]) -> None: ...
+    def retry_later(self, receipt_handle: str, seconds: int) -> None: ...
+
+
+class Buffer(Protocol):
+    """The delivery queue of buffered mode: accepted events wait there to be packed into few Braze requests."""
+
+    def enqueue(self, events: Sequence[PendingEvent]) -> None: ...
+
+
+class Gate(Protocol):
+    def claim(self, message_id: str, remaining_ms: int | None) -> Claim: ...
+    def complete(self, outcomes: dict[str, dict[str, Any]]) -> None: ...
+    def release(self, message_id: str, reason: Exception) -> None: ...
+
+
+class State(Protocol):
+    def change_pending(self, user: str, delta: int) -> None: ...
+    def take_turn(self, user: str, owner: str, seconds: float) -> Turn: ...
+    def end_turn(self, user: str, owner: str, written: Written | None, pending_delta: int = 0) -> None: ...
+    def progress(self, keys: Sequence[str]) -> dict[str, tuple[list[BrazeRequest], int, str | None]]: ...
+    def save_progress(self, event: PendingEvent) -> None: ...
+    def clear_progress(self, key: str) -> None: ...
+    def finished(self, keys: Sequence[str]) -> set[str]: ...
+    def mark_finished(self, keys: Sequence[str]) -> None: ...
+
+
+class FingerprintStore(Protocol):
+    """``supportDedup``: per user, fingerprints of the attribute values Braze last accepted from the bridge."""
+
+    def load(self, users: Sequence[str]) -> dict[str, Fingerprints]: ...
+    def save(self, fingerprints: dict[str, Fingerprints]) -> None: ...

@@ -1,0 +1,194 @@
+"""What the three ways to Braze share: users' turns, holding back, sending packed, counting and logging."""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Sequence
+
+from rudder_braze.braze.client import Outcome
+from rudder_braze.config import BrazeSettings
+from rudder_braze.delivery.message import PendingEvent
+from rudder_braze.delivery.ordering import Turn, drop_overwritten, merged, writes
+from rudder_braze.delivery.sending import DeliveryReport, deliver
+from rudder_braze.parallel import in_parallel
+from rudder_braze.usecases.attribute_dedup import AttributeDedup
+from rudder_braze.usecases.ports import Queue, QueueError, Send, State
+from rudder_braze.usecases.queue_batch import QueueRecord
+
+log = logging.getLogger("rudder_braze")
+
+
+def _count_calls(report: DeliveryReport, counts: Counter[str], latencies: list[float]) -> None:
+    for call in report.calls:
+        counts["BrazeRequests"] += 1
+        if call.outcome is Outcome.THROTTLED:
+            counts["BrazeThrottled"] += 1
+        if call.ambiguous:
+            counts["BrazeAmbiguousTimeouts"] += 1
+            log.warning("Braze's answer did not come in time; the request may have been stored and is sent again",
+                        extra={"path": call.path, "events": call.events})  # fmt: skip
+        latencies.append(call.elapsed_ms)
+
+
+def _log_partial_errors(
+    report: DeliveryReport, counts: Counter[str], records: dict[str, QueueRecord] | None = None
+) -> dict[str, list[str]]:
+    """Log and count the objects Braze refused, per event; returns them by the SQS record they came from."""
+    by_record: dict[str, list[str]] = {}
+    for key, errors in report.item_errors.items():
+        counts["PartialErrors"] += len(errors)
+        where = {}
+        if records and key in records:
+            where["sqsMessageId"] = records[key].message_id
+            by_record[records[key].message_id] = errors
+        log.warning("Braze refused part of an event", extra={"messageId": key, "errors": errors, **where})
+    return by_record
+
+
+class OrderedSending:
+    """What the three ways to Braze share: their collaborators (the subclasses pass them on by keyword), the users'
+    turns (one delivery at a time sends a user's events, :mod:`rudder_braze.delivery.ordering`), holding the events
+    of users whose updates wait in the retry queue, and sending the rest packed (without unchanged attributes under
+    ``supportDedup``), counted and logged."""
+
+    def __init__(
+        self,
+        settings: BrazeSettings,
+        *,
+        send: Send,
+        queue: Queue,
+        state: State,
+        dedup: AttributeDedup | None = None,
+        clock: Callable[[], float] = time.time,
+        sleep: Callable[[float], None] = time.sleep,
+        reserve_ms: int = 5000,
+    ) -> None:
+        self.settings, self.send, self.queue, self.state, self.dedup = settings, send, queue, state, dedup
+        self.clock, self.sleep = clock, sleep
+        self.reserve_ms = reserve_ms  # no Braze call starts with less of the invocation left
+
+    @staticmethod
+    def _put(events: list[PendingEvent], put: Callable[[Sequence[PendingEvent]], None]) -> tuple[set[str], str | None]:
+        """Put events on a queue: the keys of those that could not be put there, and why."""
+        if not events:
+            return set(), None
+        try:
+            put(events)
+        except QueueError as exc:
+            log.error("could not put events on a queue (%s)", exc)
+            return set(exc.keys) & {event.key for event in events}, str(exc)
+        except Exception as exc:
+            log.error("could not put events on a queue (%s)", type(exc).__name__)
+            return {event.key for event in events}, type(exc).__name__
+        return set(), None
+
+    def _take_turns(
+        self, events: Sequence[PendingEvent], remaining_ms: Callable[[], int]
+    ) -> tuple[str, dict[str, Turn]]:
+        """Take the turn of each user of ``events`` for the rest of the invocation: their events are this delivery's
+        to send (``mine``) or wait for the delivery that holds it. A turn that cannot be read is not ours."""
+        owner, seconds = uuid.uuid4().hex, remaining_ms() / 1000 + 1
+
+        def take(user: str) -> Turn:
+            try:
+                return self.state.take_turn(user, owner, seconds)
+            except Exception as exc:
+                log.warning("could not take a user's turn (%s); their events wait", type(exc).__name__)
+                return Turn(mine=False)
+
+        users = sorted({event.user for event in events})
+        return owner, dict(zip(users, in_parallel(take, users), strict=True))
+
+    def _end_turns(
+        self,
+        owner: str,
+        turns: dict[str, Turn],
+        sent: Sequence[PendingEvent],
+        unsent: Sequence[PendingEvent],
+        pending: Counter[str],
+    ) -> None:
+        """Give the turns back with the positions of what Braze took, each with the change of the user's pending
+        count (``pending``: events this delivery queued, or took off the retry queue) in the same write; a user whose
+        turn another delivery holds has the count changed alone. One write per user, side by side. Never raises: a
+        turn also ends by itself, and a count left unchanged only affects whether the user's next events wait in the
+        queue behind these (until the count's TTL)."""
+        taken = writes(sent, unsent)
+
+        def end(user: str) -> None:
+            turn = turns.get(user)
+            try:
+                if turn is not None and turn.mine:
+                    written = merged(turn.written, taken[user]) if user in taken else None
+                    self.state.end_turn(user, owner, written, pending[user])
+                else:
+                    self.state.change_pending(user, pending[user])
+            except Exception as exc:
+                log.warning("could not give a user's turn back or count their queued events (%s)",
+                            type(exc).__name__)  # fmt: skip
+
+        mine = {user for user, turn in turns.items() if turn.mine}
+        in_parallel(end, sorted(mine | {user for user, delta in pending.items() if delta}))
+
+    @staticmethod
+    def _hold_back(
+        events: list[PendingEvent], turns: dict[str, Turn], counts: Counter[str]
+    ) -> tuple[list[PendingEvent], list[PendingEvent]]:
+        """``(held, sendable)``: a user whose turn another delivery holds, or with updates waiting in the retry
+        queue, has these events queued behind them. What newer events already wrote to Braze is taken out of the
+        sendable ones (counted ``ValuesOverwritten``)."""
+        held, sendable = [], []
+        for event in events:
+            turn = turns[event.user]
+            if turn.mine and not turn.pending:
+                sendable.append(event)
+                continue
+            event.last_error = ("held behind this user's updates already waiting in the retry queue" if turn.mine
+                                else "held: another delivery is sending this user's events")  # fmt: skip
+            held.append(event)
+        written = {user: turn.written for user, turn in turns.items() if turn.written}
+        counts["ValuesOverwritten"] += drop_overwritten(sendable, written)
+        return held, sendable
+
+    def _deliver(
+        self,
+        events: list[PendingEvent],
+        remaining_ms: Callable[[], int],
+        counts: Counter[str],
+        latencies: list[float],
+        *,
+        records: dict[str, QueueRecord] | None = None,
+        rounds: int = 1,
+        bookkeeping_ms: int = 0,
+    ) -> tuple[DeliveryReport, dict[str, list[str]]]:
+        """Send now; the report, and the objects Braze refused by SQS record (when ``records`` are given).
+
+        No Braze call starts with less than the reserve (the longest call) plus ``bookkeeping_ms`` (the time the
+        caller needs afterwards to queue and record what is left) of the invocation left. With ``rounds`` > 1,
+        what Braze throttled or failed is sent again, still packed and in order, after its rate-limit reset or
+        1, 2, 4… s, while the invocation has time for it."""
+        dedup_round = self.dedup.strip(events) if self.dedup else None
+        total = DeliveryReport()
+        reserve_ms = self.reserve_ms + bookkeeping_ms
+        for round_ in range(max(1, rounds)):
+            report = deliver(
+                events, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < reserve_ms
+            )
+            total.delivered += report.delivered
+            total.dead += report.dead
+            total.item_errors.update(report.item_errors)
+            total.calls += report.calls
+            total.retry, total.retry_after = report.retry, report.retry_after
+            events = report.retry
+            wait = report.retry_after if report.retry_after is not None else float(2**round_)
+            if not events or round_ >= rounds - 1 or remaining_ms() - wait * 1000 < 2 * reserve_ms:
+                break
+            log.info("sending again after a wait", extra={"events": len(events), "waitSeconds": wait})
+            self.sleep(wait)
+        _count_calls(total, counts, latencies)
+        partial_errors = _log_partial_errors(total, counts, records)
+        if self.dedup:
+            self.dedup.remember(dedup_round, total.delivered)
+        return total, partial_errors

@@ -1,0 +1,117 @@
+"""The stores the use cases write to, in memory: queues, the state table, the fingerprint store, the claims."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+from rudder_braze.braze.requests import BrazeRequest
+from rudder_braze.delivery.dedup import Fingerprints
+from rudder_braze.delivery.message import PendingEvent
+from rudder_braze.delivery.ordering import Turn, Written
+from rudder_braze.usecases.ports import Claim, QueueError
+
+
+class MemoryQueue:
+    def __init__(self, refuse: set[str] | None = None) -> None:
+        self.refuse = refuse or set()
+        self.queued: list[PendingEvent] = []
+        self.dead: list[PendingEvent] = []
+
+    def enqueue(self, events: Sequence[PendingEvent]) -> None:
+        refused = [e.key for e in events if e.key in self.refuse]
+        self.queued += [e for e in events if e.key not in self.refuse]
+        if refused:
+            raise QueueError("refused", refused)
+
+    def dead_letter(self, events: Sequence[PendingEvent]) -> None:
+        self.dead += events
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        raise AssertionError("the delivery queue never backs off in place")
+
+
+class MemoryState:
+    def __init__(self) -> None:
+        self.pending: Counter[str] = Counter()
+        self.saved: dict[str, PendingEvent] = {}
+        self.done: set[str] = set()
+        self.turns: dict[str, str] = {}  # user → the delivery holding the user's turn
+        self.written: dict[str, Written] = {}
+
+    def take_turn(self, user: str, owner: str, seconds: float) -> Turn:
+        if self.turns.setdefault(user, owner) != owner:
+            return Turn(mine=False)
+        return Turn(mine=True, pending=self.pending[user], written=self.written.get(user))
+
+    def end_turn(self, user: str, owner: str, written: Written | None, pending_delta: int = 0) -> None:
+        assert self.turns.pop(user) == owner
+        if written is not None:
+            self.written[user] = written
+        self.pending[user] += pending_delta
+
+    def change_pending(self, user: str, delta: int) -> None:
+        self.pending[user] += delta
+
+    def progress(self, keys: Sequence[str]) -> dict[str, tuple[list[BrazeRequest], int, str | None]]:
+        return {k: (self.saved[k].requests, self.saved[k].attempts, None) for k in keys if k in self.saved}
+
+    def save_progress(self, event: PendingEvent) -> None:
+        self.saved[event.key] = event
+
+    def clear_progress(self, key: str) -> None:
+        self.saved.pop(key, None)
+
+    def finished(self, keys: Sequence[str]) -> set[str]:
+        return set(keys) & self.done
+
+    def mark_finished(self, keys: Sequence[str]) -> None:
+        self.done.update(keys)
+
+
+class MemoryFingerprints:
+    def __init__(self) -> None:
+        self.items: dict[str, Fingerprints] = {}
+
+    def load(self, users: Sequence[str]) -> dict[str, Fingerprints]:
+        return {u: dict(self.items[u]) for u in users if u in self.items}
+
+    def save(self, fingerprints: dict[str, Fingerprints]) -> None:
+        self.items.update(fingerprints)
+
+
+class RetryQueueDouble(MemoryQueue):
+    def __init__(self, *, dead_letter_fails: bool = False) -> None:
+        super().__init__()
+        self.backed_off: list[str] = []
+        self.dead_letter_fails = dead_letter_fails
+
+    def retry_later(self, receipt_handle: str, seconds: int) -> None:
+        self.backed_off.append(receipt_handle)
+
+    def dead_letter(self, events: Sequence[PendingEvent]) -> None:
+        if self.dead_letter_fails:
+            raise ConnectionError("SQS is unreachable")
+        super().dead_letter(events)
+
+
+class MemoryGate:
+    def __init__(self) -> None:
+        self.done: dict[str, dict[str, Any]] = {}
+        self.claimed: set[str] = set()
+
+    def claim(self, message_id: str, remaining_ms: int | None) -> Claim:
+        if message_id in self.done:
+            return Claim.DONE
+        if message_id in self.claimed:
+            return Claim.BUSY
+        self.claimed.add(message_id)
+        return Claim.NEW
+
+    def complete(self, outcomes: dict[str, dict[str, Any]]) -> None:
+        self.done.update(outcomes)
+        self.claimed -= set(outcomes)
+
+    def release(self, message_id: str, reason: Exception) -> None:
+        self.claimed.discard(message_id)

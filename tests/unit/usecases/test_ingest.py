@@ -1,0 +1,177 @@
+"""IngestService with a queue write that fails for part of a body: what was queued is recorded, the sender's retry
+of the same body sends none of it again, and only the rest runs again."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from typing import Any
+
+import pytest
+
+from rudder_braze.braze.client import BrazeResponse
+from rudder_braze.braze.requests import BrazeRequest
+from rudder_braze.config import load_settings
+from rudder_braze.usecases.ingest import IngestService
+from rudder_braze.usecases.ports import Claim
+from tests.fakes.events import THROTTLED
+from tests.fakes.stores import MemoryGate, MemoryQueue, MemoryState
+
+
+def track(n: int) -> dict[str, Any]:
+    return {"type": "track", "userId": f"u-{n}", "event": "E", "messageId": f"m-{n}",
+            "timestamp": "2026-12-04T10:00:00Z"}  # fmt: skip
+
+
+def test_a_half_failed_queue_write_records_what_was_queued_and_the_retry_runs_only_the_rest() -> None:
+    sent: list[BrazeRequest] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        sent.append(request)
+        return THROTTLED  # Braze takes nothing now: every event must be queued
+
+    queue, state, gate = MemoryQueue(refuse={"m-3", "m-4"}), MemoryState(), MemoryGate()
+    service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    body = [track(n) for n in range(6)]
+    first = service.handle(body, lambda: 8000)
+    assert first.status == 503 and first.body["queued"] == 4 and first.body["unqueued"] == ["m-3", "m-4"]
+    assert "could not queue 2 accepted event(s) (refused)" in first.body["error"]
+    assert sorted(gate.done) == ["m-0", "m-1", "m-2", "m-5"]
+    assert state.pending == {"u:u-0": 1, "u:u-1": 1, "u:u-2": 1, "u:u-3": 0, "u:u-4": 0, "u:u-5": 1}
+
+    queue.refuse = set()  # the sender retries the same body once SQS is back
+    again = service.handle(body, lambda: 8000)
+    assert (again.status, again.body["queued"], again.body["duplicates"]) == (202, 2, 4)
+    assert sorted(e.key for e in queue.queued) == ["m-0", "m-1", "m-2", "m-3", "m-4", "m-5"]  # each once
+
+
+class SlowGate(MemoryGate):
+    def claim(self, message_id: str, remaining_ms: int | None) -> Claim:
+        time.sleep(0.05)  # a store as slow as moto under load
+        return super().claim(message_id, remaining_ms)
+
+
+@pytest.mark.parametrize(("remaining", "sends"), [(150, False), (20_000, True)])
+def test_a_body_whose_bookkeeping_leaves_no_time_to_send_is_queued_at_once(remaining: int, sends: bool) -> None:
+    """Claiming took long: taking the users' turns, a Braze call and giving them back would pass the deadline, so
+    the events go to the retry queue untried (no turn taken), their users' pending counts raised."""
+    sent: list[BrazeRequest] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        sent.append(request)
+        return BrazeResponse(201, {"message": "success"})
+
+    queue, state, gate = MemoryQueue(), MemoryState(), SlowGate()
+    service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state, reserve_ms=100)
+    result = service.handle([track(n) for n in range(3)], lambda: remaining)
+    if sends:
+        assert (result.status, result.body["delivered"], len(sent), queue.queued) == (200, 3, 1, [])
+        assert state.pending == Counter({"u:u-0": 0, "u:u-1": 0, "u:u-2": 0})
+        return
+    assert (result.status, result.body["queued"], sent, result.counts["EventsQueuedUntried"]) == (202, 3, [], 3)
+    assert [e.key for e in queue.queued] == ["m-0", "m-1", "m-2"] and state.turns == {}
+    assert state.pending == Counter({"u:u-0": 1, "u:u-1": 1, "u:u-2": 1}) and sorted(gate.done) == ["m-0", "m-1", "m-2"]
+    assert queue.queued[0].last_error == "queued: too little of the invocation was left to send it"
+
+
+def identify(n: int, visits: int) -> dict[str, Any]:
+    return {"type": "identify", "userId": "u-1", "messageId": f"m-{n}", "traits": {"visits": visits},
+            "timestamp": "2026-12-04T10:00:00Z"}  # fmt: skip
+
+
+def test_a_webhook_call_meeting_another_sending_the_same_user_queues_its_events_behind() -> None:
+    """An SDK's two flushes at once (the Node SDK overlaps them): the second call must not race the first to
+    Braze, or the older value could land last."""
+    queue, state, gate = MemoryQueue(), MemoryState(), MemoryGate()
+    sent: list[BrazeRequest] = []
+    answers: list[int] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        if not sent:  # the second call arrives while the first one is at Braze
+            answers.append(second.handle([identify(2, 20)], lambda: 8000).status)
+        sent.append(request)
+        return BrazeResponse(201, {"message": "success"})
+
+    first = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    second = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    assert first.handle([identify(1, 10)], lambda: 8000).status == 200
+    assert answers == [202] and [e.key for e in queue.queued] == ["m-2"] and len(sent) == 1
+    assert state.pending == {"u:u-1": 1} and state.turns == {}
+    assert queue.queued[0].last_error == "held: another delivery is sending this user's events"
+
+
+def send_until_accepted(service: IngestService, body: list[dict[str, Any]], gate: MemoryGate) -> None:
+    """The sender: the same body again after any answer but 2xx (a 5xx included), its claims expired meanwhile."""
+    for _ in range(4):
+        try:
+            if service.handle(body, lambda: 8000).status in (200, 202):
+                return
+        except ConnectionError:
+            pass  # the handler's error: API Gateway answers 502
+        gate.claimed.clear()
+    raise AssertionError("the body was never accepted")
+
+
+STEPS = [("gate", "claim"), ("state", "take_turn"), ("queue", "enqueue"), ("queue", "dead_letter"),
+         ("state", "end_turn"), ("gate", "complete")]  # fmt: skip
+
+
+def fails_once(method: Any) -> Any:
+    """``method``, failing the first time it has something to do (per-user steps: for user u-60 only, so that
+    the outcome does not depend on which thread runs first)."""
+    calls = []
+
+    def failing(*args: Any, **kwargs: Any) -> Any:
+        per_user = args and isinstance(args[0], str) and args[0].startswith("u:")
+        if (args and not args[0]) or (per_user and args[0] != "u:u-60"):  # nothing to write cannot half-fail
+            return method(*args, **kwargs)
+        calls.append(1)
+        if len(calls) == 1:
+            raise ConnectionError("the store did not answer")
+        return method(*args, **kwargs)
+
+    return failing
+
+
+@pytest.mark.parametrize(("store", "step"), STEPS, ids=[f"{store}.{step}" for store, step in STEPS])
+def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str, step: str) -> None:
+    """80 new users in one body (two packed requests): Braze throttles the first request, refuses u-70's event for
+    good and takes the rest. One write step fails once; the sender sends the body again until it is answered 2xx
+    (claims left by a failed call count as expired). Every event ends delivered, queued or dead-lettered, once."""
+    taken: list[str] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        users = [obj["external_id"] for obj in request.body.get("events", ())]
+        if "u-0" in users:
+            return THROTTLED
+        if "u-70" in users:
+            return BrazeResponse(400, {"message": "Invalid event"})
+        taken.extend(users)
+        return BrazeResponse(201, {"message": "success"})
+
+    queue, state, gate = MemoryQueue(), MemoryState(), MemoryGate()
+    stores = {"queue": queue, "state": state, "gate": gate}
+    setattr(stores[store], step, fails_once(getattr(stores[store], step)))
+    service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    body = [track(n) for n in range(80)]
+    send_until_accepted(service, body, gate)
+    outcomes = Counter(taken) + Counter(e.key.replace("m-", "u-") for e in queue.queued + queue.dead)
+    assert outcomes == Counter(f"u-{n}" for n in range(80))  # each event once: delivered, queued or dead-lettered
+    # The first request's 50 are queued; a user whose turn could not be read has the event queued too.
+    assert [e.key for e in queue.dead] == ["m-70"] and len(queue.queued) == 50 + (step == "take_turn")
+    assert state.turns == {} or step == "end_turn"  # a turn not given back ends by itself
+
+
+@pytest.mark.parametrize("step", ["claim", "enqueue", "complete"])
+def test_buffered_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(step: str) -> None:
+    queue, buffer, state, gate = MemoryQueue(), MemoryQueue(), MemoryState(), MemoryGate()
+    target = buffer if step == "enqueue" else gate
+    setattr(target, step, fails_once(getattr(target, step)))
+    service = IngestService(load_settings({}), gate=gate, buffer=buffer, send=send_nothing, queue=queue, state=state)
+    body = [track(n) for n in range(30)]
+    send_until_accepted(service, body, gate)
+    assert Counter(e.key for e in buffer.queued) == Counter(f"m-{n}" for n in range(30))
+
+
+def send_nothing(request: BrazeRequest) -> BrazeResponse:
+    raise AssertionError("buffered mode sends nothing from the webhook")
