@@ -108,8 +108,7 @@ def rate_limit_run(limit: int = 20, seconds: float = 12.0, pace: bool = True) ->
 POWERTOOLS_IMPORTS = {
     "ingest": "from aws_lambda_powertools import Logger, Metrics; "
     "from aws_lambda_powertools.event_handler import APIGatewayRestResolver",
-    "retry": "from aws_lambda_powertools import Logger, Metrics; "
-    "from aws_lambda_powertools.utilities.batch import BatchProcessor",
+    "retry": "from aws_lambda_powertools import Logger, Metrics",
 }
 
 

@@ -134,7 +134,7 @@ def write(path: Path, figures: dict[str, float]) -> None:
         f"| cold import, retry handler, ms (median; fastest {f['cold_import_retry_fastest_ms']:.0f}) |"
         f" {f['cold_import_retry_ms']:.0f} | ≤ 120 | |"
         f" {_status(f['cold_import_retry_ms'], 120)} |",
-        f"| … of which the Powertools modules it uses (Logger, Metrics, batch) |"
+        f"| … of which the Powertools modules it uses (Logger, Metrics) |"
         f" {f['cold_import_retry_powertools_ms']:.0f} | | | |",
         "",
         "Notes on the figures:",
@@ -159,7 +159,8 @@ def write(path: Path, figures: dict[str, float]) -> None:
         "  Powertools modules alone, median of 15 each, on this machine (faster than a 512 MB Lambda, but its speed",
         "  drifts from one run to the next by a third or more, so the fastest run is given too). Most of it is the",
         "  Powertools modules issue 3 asks for: the event handler package imports every resolver (AppSync brings",
-        "  asyncio, about 30 ms) and the batch utility imports asyncio too; this project's own modules add about",
+        "  asyncio, about 30 ms); the retry handler answers SQS's partial batch response itself, without the batch",
+        "  utility (which imports asyncio too). This project's own modules add about",
         f"  {f['cold_import_ingest_ms'] - f['cold_import_ingest_powertools_ms']:.0f} ms (ingest) and"
         f" {f['cold_import_retry_ms'] - f['cold_import_retry_powertools_ms']:.0f} ms (retry). jsonschema,"
         " fastjsonschema, urllib3 and boto3 are not imported at cold start.",

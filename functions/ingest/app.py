@@ -10,11 +10,11 @@ from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rudder_braze.adapters.aws.tracing import traced
 from rudder_braze.app import container
+from rudder_braze.app.metrics import publish
 from rudder_braze.app.webhook import HttpAnswer
 
 logger = Logger(service="rudder-braze-ingest")
@@ -32,10 +32,7 @@ def _raw_body() -> bytes:
 
 def _respond(answer: HttpAnswer) -> Response[Any]:
     if answer.result is not None:
-        for name, value in answer.result.counts.items():
-            metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-        for latency in answer.result.latencies_ms[:100]:
-            metrics.add_metric(name="BrazeLatency", unit=MetricUnit.Milliseconds, value=latency)
+        publish(metrics, answer.result.counts, answer.result.latencies_ms)
     logger.info(
         "answered", extra={"status": answer.status, "counts": dict(answer.result.counts) if answer.result else {}}
     )

@@ -10,33 +10,25 @@ from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.logging.utils import copy_config_to_registered_loggers
-from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
-from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from rudder_braze.adapters.aws.tracing import traced
 from rudder_braze.app import container
+from rudder_braze.app.metrics import publish
 from rudder_braze.usecases.queue_batch import QueueRecord
 
 logger = Logger(service="rudder-braze-retry")
 # The domain logs through the standard "rudder_braze" logger: give it this logger's JSON format and level.
 copy_config_to_registered_loggers(source_logger=logger, include={"rudder_braze"})
 metrics = Metrics(namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", "RudderBraze"), service="retry")
-# Every record's fate is decided for the whole batch (its requests are packed together); the processor only
-# reports the ones to retry. Not raising on an all-failed batch: a throttled batch is expected, not an error.
-processor = BatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)
-
-
-class RetryLater(Exception):
-    """The record stays on the queue; its visibility timeout was set to the backoff delay."""
 
 
 @traced
 @logger.inject_lambda_context(log_event=False, clear_state=True)
 @metrics.log_metrics(raise_on_empty_metrics=False)
-def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dict[str, str]]]:
+    """The batch's records, read once; the answer names the ones SQS must hand out again (``ReportBatchItemFailures``:
+    every record's fate is decided for the whole batch, its requests being packed together)."""
     raw_records = event.get("Records", ())
     records = [
         QueueRecord(
@@ -50,14 +42,5 @@ def handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailure
     from_delivery_queue = bool(raw_records) and container.is_delivery_queue(raw_records[0].get("eventSourceARN", ""))
     service = container.delivery_service() if from_delivery_queue else container.retry_service()
     result = service.handle(records, context.get_remaining_time_in_millis)
-    for name, value in result.counts.items():
-        metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
-    for latency in result.latencies_ms[:100]:
-        metrics.add_metric(name="BrazeLatency", unit=MetricUnit.Milliseconds, value=latency)
-    failed = set(result.failed)
-
-    def record_outcome(record: SQSRecord) -> None:
-        if record.message_id in failed:
-            raise RetryLater(record.message_id)
-
-    return process_partial_response(event=event, record_handler=record_outcome, processor=processor, context=context)
+    publish(metrics, result.counts, result.latencies_ms)
+    return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in result.failed]}

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -71,13 +72,38 @@ def is_sdk_route(route: str) -> bool:
     return route != "webhook"
 
 
+def answer_for(result: IngestResult) -> tuple[int, dict[str, Any]]:
+    """Status and body for what became of a body's events: 503 if some accepted events could be neither delivered
+    nor queued, or another request holds some; 400 if some were invalid; 202 if some were queued; else 200. The
+    body always tallies what happened to each event."""
+    tally = Counter(result.outcomes.values())
+    body: dict[str, Any] = {
+        "received": result.received,
+        "delivered": tally["delivered"],
+        "queued": tally["queued"],
+        "dead_lettered": tally["dead_lettered"],
+        "duplicates": tally["duplicate"],
+        "filtered": tally["filtered"],
+        "rejected": result.rejected,
+    }
+    if result.unqueued:
+        message = f"could not queue {len(result.unqueued)} accepted event(s) ({result.unqueued_cause}); retry later"
+        return 503, {**body, "error": message, "unqueued": result.unqueued}
+    if result.partial_errors:
+        body["partial_errors"] = result.partial_errors
+    if result.in_progress:
+        return 503, {**body, "in_progress": result.in_progress,
+                     "error": "some events are being processed by another request"}  # fmt: skip
+    return (400 if result.rejected else 202 if tally["queued"] else 200), body
+
+
 def _service_answer(route: str, result: IngestResult) -> HttpAnswer:
-    """The use case's answer, in this route's dialect: 200 for queued events on the SDK routes, and ``code`` and
+    """The use case's result, in this route's dialect: 200 for queued events on the SDK routes, and ``code`` and
     ``message`` on every error."""
-    status, body = result.status, dict(result.body)
+    status, body = answer_for(result)
     if status == 202 and is_sdk_route(route):
         status = 200  # accepted and durably queued: RudderStack's gateway answers 200, and the SDKs expect it
-    if status >= 400 and "code" not in body:
+    if status >= 400:
         rejected = body.get("rejected") or []
         message = body.get("error") or f"{len(rejected)} of {body.get('received')} events were refused; see rejected"
         body = {"code": _SERVICE_CODES.get(status, "error"), "message": message, **body}

@@ -1,5 +1,6 @@
 """Ingest a body of RudderStack events: validate, map, claim, then deliver now (direct mode) or put on the delivery
-queue (buffered mode); queue what Braze could not take now; never lose an event."""
+queue (buffered mode); queue what Braze could not take now; never lose an event. What the sender is answered is
+the webhook's business (:mod:`rudder_braze.app.webhook`): this says what became of each event."""
 
 from __future__ import annotations
 
@@ -33,12 +34,27 @@ QUEUE_AND_RECORD_PER_CLAIM = 1.0
 
 @dataclass
 class IngestResult:
-    """What the webhook answers, and the counts its metrics report."""
+    """What became of each event of a body, and the counts its metrics report."""
 
-    status: int
-    body: dict[str, Any]
+    received: int
+    # messageId → delivered, queued, dead_lettered, duplicate or filtered
+    outcomes: dict[str, str] = field(default_factory=dict)
+    rejected: list[dict[str, Any]] = field(default_factory=list)  # invalid events: index, messageId, path, reason
+    in_progress: list[str] = field(default_factory=list)  # claimed by another request at this moment
+    unqueued: list[str] = field(default_factory=list)  # accepted, neither delivered nor queued: released for a retry
+    unqueued_cause: str | None = None
+    partial_errors: dict[str, list[str]] = field(default_factory=dict)  # messageId → the objects Braze refused
     counts: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
+
+
+def _too_large(result: EventResult) -> str | None:
+    """Why an event could never wait in a queue (refused now, not when it must wait), or ``None``."""
+    size = len(json.dumps([[r.path, r.body] for r in result.requests or ()]).encode())
+    if size <= MAX_QUEUED_EVENT_BYTES:
+        return None
+    return (f"the event's Braze requests are {size} bytes; an event that may have to wait in the retry queue can be "
+            f"at most {MAX_QUEUED_EVENT_BYTES}")  # fmt: skip
 
 
 class IngestService(OrderedSending):
@@ -52,66 +68,94 @@ class IngestService(OrderedSending):
         self.buffer = buffer  # buffered mode: accepted events go to the delivery queue instead of Braze
 
     def handle(self, events: list[Any], remaining_ms: Callable[[], int]) -> IngestResult:
-        counts: Counter[str] = Counter(EventsReceived=len(events))
-        latencies: list[float] = []
-        results = transform_events(events, self.settings)
-        rejected = [
+        result = IngestResult(len(events), counts=Counter(EventsReceived=len(events)))
+        candidates = self._candidates(events, result)
+        claims_started = time.monotonic()
+        fresh = self._claim(events, candidates, result, remaining_ms)
+        claims_ms = (time.monotonic() - claims_started) * 1000
+        if self.buffer is not None:
+            self._buffer(fresh, self.buffer, result)
+        else:
+            self._send_now(fresh, result, remaining_ms, claims_ms)
+        if result.unqueued:
+            self._release(fresh, result)
+        return result
+
+    def _candidates(self, events: list[Any], result: IngestResult) -> dict[str, EventResult]:
+        """The body's valid events by messageId. Invalid ones, and ones too large to ever wait in a queue, are
+        rejected; a second copy of an event in the body is a duplicate."""
+        transformed = transform_events(events, self.settings)
+        result.rejected = [
             {"index": r.index, "messageId": r.message_id, "path": r.error.path, "reason": r.error.reason}
-            for r in results
+            for r in transformed
             if r.error is not None
         ]
-        outcomes: dict[str, str] = {}
-        fresh: list[PendingEvent] = []
-        busy: list[str] = []
-        now = self.clock()
         candidates: dict[str, EventResult] = {}
-        for result in results:
-            if result.requests is None:
+        for event_result in transformed:
+            if event_result.requests is None:
                 continue
-            key = result.message_id or content_key(events[result.index])
+            key = event_result.message_id or content_key(events[event_result.index])
             if key in candidates:
-                outcomes[key] = "duplicate"  # the same event twice in one body
+                result.outcomes[key] = "duplicate"
                 continue
-            size = len(json.dumps([[r.path, r.body] for r in result.requests]).encode())
-            if size > MAX_QUEUED_EVENT_BYTES:  # it could never wait in a queue: refuse it now, not when it must
-                reason = (f"the event's Braze requests are {size} bytes; an event that may have to wait in the "
-                          f"retry queue can be at most {MAX_QUEUED_EVENT_BYTES}")  # fmt: skip
-                rejected.append({"index": result.index, "messageId": result.message_id, "path": "$", "reason": reason})
+            reason = _too_large(event_result)
+            if reason is not None:
+                result.rejected.append({"index": event_result.index, "messageId": event_result.message_id,
+                                        "path": "$", "reason": reason})  # fmt: skip
                 continue
-            candidates[key] = result
-        counts["EventsRejected"] = len(rejected)
-        claims_started = time.monotonic()
+            candidates[key] = event_result
+        result.counts["EventsRejected"] = len(result.rejected)
+        return candidates
+
+    def _claim(
+        self,
+        events: list[Any],
+        candidates: dict[str, EventResult],
+        result: IngestResult,
+        remaining_ms: Callable[[], int],
+    ) -> list[PendingEvent]:
+        """Claim each candidate: the events this request is the first to handle; the others are duplicates, in
+        progress elsewhere, or filtered (recorded as such at once)."""
         claims = in_parallel(lambda key: self.gate.claim(key, remaining_ms()), list(candidates))
-        claims_ms = (time.monotonic() - claims_started) * 1000
-        for (key, result), claim in zip(candidates.items(), claims, strict=True):
+        now = self.clock()
+        fresh: list[PendingEvent] = []
+        for (key, candidate), claim in zip(candidates.items(), claims, strict=True):
             if claim is Claim.DONE:
-                outcomes[key] = "duplicate"
+                result.outcomes[key] = "duplicate"
             elif claim is Claim.BUSY:
-                busy.append(key)
-            elif result.filtered is not None or not result.requests:
-                outcomes[key] = "filtered"
-                reason = result.filtered or "nothing to send"
-                log.info("event filtered", extra={"messageId": key, "eventType": result.event_type, "reason": reason})
+                result.in_progress.append(key)
+            elif candidate.filtered is not None or not candidate.requests:
+                result.outcomes[key] = "filtered"
+                reason = candidate.filtered or "nothing to send"
+                log.info(
+                    "event filtered", extra={"messageId": key, "eventType": candidate.event_type, "reason": reason}
+                )
                 continue
             else:
-                event = events[result.index]
-                fresh.append(PendingEvent(key, user_of(event, key), result.requests, now, seq=result.index,
+                event = events[candidate.index]
+                fresh.append(PendingEvent(key, user_of(event, key), candidate.requests, now, seq=candidate.index,
                                           happened_at=happened_at(event, now)))  # fmt: skip
-            log.info("event accepted", extra={"messageId": key, "eventType": result.event_type})
-        counts["EventsDuplicate"] = sum(1 for o in outcomes.values() if o == "duplicate")
-        counts["EventsFiltered"] = sum(1 for o in outcomes.values() if o == "filtered")
-        self._record({key: "filtered" for key, outcome in outcomes.items() if outcome == "filtered"}, counts)
-        if self.buffer is not None:
-            unqueued, cause = self._put(fresh, self.buffer.enqueue)
-            queued = [event for event in fresh if event.key not in unqueued]
-            counts["EventsBuffered"] = len(queued)
-            outcomes.update((event.key, "queued") for event in queued)
-            self._record({event.key: "queued" for event in queued}, counts)
-            if unqueued:
-                return self._unqueueable(fresh, unqueued, cause, outcomes, received=len(events), rejected=rejected,
-                                         counts=counts, latencies=latencies)  # fmt: skip
-            return self._answer(len(events), outcomes, rejected, busy, counts=counts, latencies=latencies)
+            log.info("event accepted", extra={"messageId": key, "eventType": candidate.event_type})
+        tally = Counter(result.outcomes.values())
+        result.counts["EventsDuplicate"] = tally["duplicate"]
+        result.counts["EventsFiltered"] = tally["filtered"]
+        self._record({key: "filtered" for key, outcome in result.outcomes.items() if outcome == "filtered"}, result)
+        return fresh
 
+    def _buffer(self, fresh: list[PendingEvent], buffer: Buffer, result: IngestResult) -> None:
+        """Buffered mode: the accepted events go to the delivery queue."""
+        unqueued, cause = self._put(fresh, buffer.enqueue)
+        queued = [event for event in fresh if event.key not in unqueued]
+        result.counts["EventsBuffered"] = len(queued)
+        result.outcomes.update((event.key, "queued") for event in queued)
+        self._record({event.key: "queued" for event in queued}, result)
+        result.unqueued, result.unqueued_cause = sorted(unqueued), cause
+
+    def _send_now(
+        self, fresh: list[PendingEvent], result: IngestResult, remaining_ms: Callable[[], int], claims_ms: float
+    ) -> None:
+        """Direct mode: send what the users' turns allow; queue what Braze does not take now, and what waits."""
+        counts = result.counts
         # Sending needs the users' turns taken and given back, the unsent queued and every outcome recorded, and a
         # Braze call's time: with less of the invocation left, everything goes to the retry queue at once.
         after_braze_ms = int(claims_ms * (TURNS_PER_CLAIM + QUEUE_AND_RECORD_PER_CLAIM))
@@ -123,36 +167,30 @@ class IngestService(OrderedSending):
             for event in held:
                 event.last_error = "queued: too little of the invocation was left to send it"
             counts["EventsQueuedUntried"] += len(held)
-        report, _ = self._deliver(sendable, remaining_ms, counts, latencies, bookkeeping_ms=after_braze_ms)
+        report, _ = self._deliver(sendable, remaining_ms, counts, result.latencies_ms, bookkeeping_ms=after_braze_ms)
         to_queue = held + report.retry
         unqueued, cause = self._put(to_queue, self.queue.enqueue)
         queued = [event for event in to_queue if event.key not in unqueued]
         undead, dead_cause = self._put(report.dead, self.queue.dead_letter)
         unqueued, cause = unqueued | undead, cause or dead_cause
         self._end_turns(owner, turns, sendable, [*report.retry, *report.dead], Counter(e.user for e in queued))
-        for key in report.delivered:
-            outcomes[key] = "delivered"
-        for event in queued:
-            outcomes[event.key] = "queued"
+        outcomes = result.outcomes
+        outcomes.update((key, "delivered") for key in report.delivered)
+        outcomes.update((event.key, "queued") for event in queued)
         for event in report.dead:
             if event.key not in unqueued:
                 outcomes[event.key] = "dead_lettered"
                 log.error("Braze refused an event for good", extra={"messageId": event.key, "reason": event.last_error})
         # What was delivered or queued is recorded now, whatever else failed: the sender's retry of this body must
         # find it done and send none of it again.
-        done = [event for event in fresh if event.key in outcomes]
-        self._record({event.key: outcomes[event.key] for event in done}, counts)
+        self._record({event.key: outcomes[event.key] for event in fresh if event.key in outcomes}, result)
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsQueued"] = len(queued)
         counts["EventsDeadLettered"] = len(report.dead) - len(undead)
-        if unqueued:
-            return self._unqueueable(fresh, unqueued, cause, outcomes, received=len(events), rejected=rejected,
-                                     counts=counts, latencies=latencies)  # fmt: skip
-        return self._answer(
-            len(events), outcomes, rejected, busy, counts=counts, latencies=latencies, partial_errors=report.item_errors
-        )
+        result.partial_errors = report.item_errors
+        result.unqueued, result.unqueued_cause = sorted(unqueued), cause
 
-    def _record(self, outcomes: dict[str, str], counts: Counter[str]) -> None:
+    def _record(self, outcomes: dict[str, str], result: IngestResult) -> None:
         """Store the events' outcomes, so the sender's retry of the body finds them done. Never raises: what
         happened stands and the answer says so (a 5xx would have the sender send the whole body again at once).
         The events stay claimed until their claims expire; only a retry after that would run them again: counted
@@ -162,61 +200,16 @@ class IngestService(OrderedSending):
         try:
             self.gate.complete({key: {"outcome": outcome} for key, outcome in outcomes.items()})
         except Exception as exc:
-            counts["OutcomesNotSaved"] += len(outcomes)
+            result.counts["OutcomesNotSaved"] += len(outcomes)
             log.error("could not record %d events' outcomes (%s); a retry of the body after their claims expire "
                       "would run them again", len(outcomes), type(exc).__name__)  # fmt: skip
 
-    @staticmethod
-    def _answer(
-        received: int,
-        outcomes: dict[str, str],
-        rejected: list[dict[str, Any]],
-        busy: list[str],
-        *,
-        counts: Counter[str],
-        latencies: list[float],
-        partial_errors: dict[str, list[str]] | None = None,
-    ) -> IngestResult:
-        """The webhook's answer: 503 if another request holds some events, 400 if some were invalid, 202 if some
-        were queued, else 200; always the tally of what happened to each event."""
-        tally = Counter(outcomes.values())
-        body: dict[str, Any] = {
-            "received": received,
-            "delivered": tally["delivered"],
-            "queued": tally["queued"],
-            "dead_lettered": tally["dead_lettered"],
-            "duplicates": tally["duplicate"],
-            "filtered": tally["filtered"],
-            "rejected": rejected,
-        }
-        if partial_errors:
-            body["partial_errors"] = partial_errors
-        if busy:
-            body["in_progress"] = busy
-            return IngestResult(503, {**body, "error": "some events are being processed by another request"},
-                                counts, latencies)  # fmt: skip
-        status = 400 if rejected else 202 if tally["queued"] else 200
-        return IngestResult(status, body, counts, latencies)
-
-    def _unqueueable(
-        self,
-        fresh: list[PendingEvent],
-        unqueued: set[str],
-        cause: str | None,
-        outcomes: dict[str, str],
-        *,
-        received: int,
-        rejected: list[dict[str, Any]],
-        counts: Counter[str],
-        latencies: list[float],
-    ) -> IngestResult:
+    def _release(self, fresh: list[PendingEvent], result: IngestResult) -> None:
         """Nothing is lost: the events that could be neither delivered nor queued are released, so that the
         sender's retry of this body runs them again (and only them: the others are recorded as done)."""
-        in_parallel(lambda event: self.gate.release(event.key, RuntimeError(cause)),
-                     [event for event in fresh if event.key in unqueued])  # fmt: skip
-        counts["EnqueueFailures"] += 1
-        log.error("could not queue accepted events (%s); asking the sender to retry", cause,
-                  extra={"messageIds": sorted(unqueued)[:20]})  # fmt: skip
-        answer = self._answer(received, outcomes, rejected, [], counts=counts, latencies=latencies)
-        message = f"could not queue {len(unqueued)} accepted event(s) ({cause}); retry later"
-        return IngestResult(503, {**answer.body, "error": message, "unqueued": sorted(unqueued)}, counts, latencies)
+        unqueued = set(result.unqueued)
+        cause = RuntimeError(result.unqueued_cause)
+        in_parallel(lambda event: self.gate.release(event.key, cause), [e for e in fresh if e.key in unqueued])
+        result.counts["EnqueueFailures"] += 1
+        log.error("could not queue accepted events (%s); asking the sender to retry", result.unqueued_cause,
+                  extra={"messageIds": result.unqueued[:20]})  # fmt: skip

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
 
+from rudder_braze.app.webhook import answer_for
 from rudder_braze.braze.client import BrazeResponse
 from rudder_braze.braze.requests import BrazeRequest
 from rudder_braze.config import load_settings
@@ -16,6 +18,20 @@ from rudder_braze.usecases.ingest import IngestService
 from rudder_braze.usecases.ports import Claim
 from tests.fakes.events import THROTTLED
 from tests.fakes.stores import MemoryGate, MemoryQueue, MemoryState
+
+
+@dataclass
+class Answer:
+    status: int
+    body: dict[str, Any]
+    counts: Counter[str]
+
+
+def ingest(service: IngestService, body: list[Any], remaining_ms: int) -> Answer:
+    """The use case's result as the webhook answers it."""
+    result = service.handle(body, lambda: remaining_ms)
+    status, answer = answer_for(result)
+    return Answer(status, answer, result.counts)
 
 
 def track(n: int) -> dict[str, Any]:
@@ -33,14 +49,14 @@ def test_a_half_failed_queue_write_records_what_was_queued_and_the_retry_runs_on
     queue, state, gate = MemoryQueue(refuse={"m-3", "m-4"}), MemoryState(), MemoryGate()
     service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
     body = [track(n) for n in range(6)]
-    first = service.handle(body, lambda: 8000)
+    first = ingest(service, body, 8000)
     assert first.status == 503 and first.body["queued"] == 4 and first.body["unqueued"] == ["m-3", "m-4"]
     assert "could not queue 2 accepted event(s) (refused)" in first.body["error"]
     assert sorted(gate.done) == ["m-0", "m-1", "m-2", "m-5"]
     assert state.pending == {"u:u-0": 1, "u:u-1": 1, "u:u-2": 1, "u:u-3": 0, "u:u-4": 0, "u:u-5": 1}
 
     queue.refuse = set()  # the sender retries the same body once SQS is back
-    again = service.handle(body, lambda: 8000)
+    again = ingest(service, body, 8000)
     assert (again.status, again.body["queued"], again.body["duplicates"]) == (202, 2, 4)
     assert sorted(e.key for e in queue.queued) == ["m-0", "m-1", "m-2", "m-3", "m-4", "m-5"]  # each once
 
@@ -63,7 +79,7 @@ def test_a_body_whose_bookkeeping_leaves_no_time_to_send_is_queued_at_once(remai
 
     queue, state, gate = MemoryQueue(), MemoryState(), SlowGate()
     service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state, reserve_ms=100)
-    result = service.handle([track(n) for n in range(3)], lambda: remaining)
+    result = ingest(service, [track(n) for n in range(3)], remaining)
     if sends:
         assert (result.status, result.body["delivered"], len(sent), queue.queued) == (200, 3, 1, [])
         assert state.pending == Counter({"u:u-0": 0, "u:u-1": 0, "u:u-2": 0})
@@ -88,13 +104,13 @@ def test_a_webhook_call_meeting_another_sending_the_same_user_queues_its_events_
 
     def send(request: BrazeRequest) -> BrazeResponse:
         if not sent:  # the second call arrives while the first one is at Braze
-            answers.append(second.handle([identify(2, 20)], lambda: 8000).status)
+            answers.append(ingest(second, [identify(2, 20)], 8000).status)
         sent.append(request)
         return BrazeResponse(201, {"message": "success"})
 
     first = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
     second = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
-    assert first.handle([identify(1, 10)], lambda: 8000).status == 200
+    assert ingest(first, [identify(1, 10)], 8000).status == 200
     assert answers == [202] and [e.key for e in queue.queued] == ["m-2"] and len(sent) == 1
     assert state.pending == {"u:u-1": 1} and state.turns == {}
     assert queue.queued[0].last_error == "held: another delivery is sending this user's events"
@@ -104,7 +120,7 @@ def send_until_accepted(service: IngestService, body: list[dict[str, Any]], gate
     """The sender: the same body again after any answer but 2xx (a 5xx included), its claims expired meanwhile."""
     for _ in range(4):
         try:
-            if service.handle(body, lambda: 8000).status in (200, 202):
+            if ingest(service, body, 8000).status in (200, 202):
                 return
         except ConnectionError:
             pass  # the handler's error: API Gateway answers 502
