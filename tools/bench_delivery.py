@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from local.braze_simulator import BrazeSimulator, SimulatorServer
-from rudder_braze.braze.client import BrazeClient
+from rudder_braze.braze.client import BrazeClient, ClientTiming
 from rudder_braze.braze.requests import TRACK, BrazeRequest
 from rudder_braze.config import load_settings
 from rudder_braze.delivery.dedup import NON_BILLABLE
@@ -82,7 +82,7 @@ def rate_limit_run(limit: int = 20, seconds: float = 12.0, pace: bool = True) ->
     """Send small /users/track requests back to back for ``seconds`` to a simulator allowing ``limit`` per second."""
     server = SimulatorServer(BrazeSimulator("bench-key")).start()
     server.simulator.set_faults({"rate_limits": {"/users/track": [limit, 1.0]}})
-    client = BrazeClient(server.url, lambda: "bench-key", pace=pace, max_pace_wait=5.0)
+    client = BrazeClient(server.url, lambda: "bench-key", pace=pace, timing=ClientTiming(max_pace_wait=5.0))
     body = {"partner": "RudderStack", "events": [{"name": "Bench", "time": "2024-01-01T00:00:00Z", "external_id": "u"}]}
     timeline: list[tuple[float, int | None]] = []
     start = time.time()

@@ -11,16 +11,18 @@ import json
 import os
 from dataclasses import replace
 from functools import cache
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from rudder_braze.app.webhook import DEFAULT_MAX_BODY_BYTES, DEFAULT_MAX_EVENTS, Webhook
-from rudder_braze.braze.client import BrazeClient
+from rudder_braze.braze.client import BrazeClient, ClientTiming
 from rudder_braze.config import BrazeSettings, load_settings
 from rudder_braze.delivery.sending import RetryPolicy
 from rudder_braze.usecases.attribute_dedup import AttributeDedup
 from rudder_braze.usecases.buffered_delivery import BufferedDeliveryService
 from rudder_braze.usecases.ingest import IngestService
+from rudder_braze.usecases.ports import Send
 from rudder_braze.usecases.retry import RetryService
+from rudder_braze.usecases.sending import BrazePorts, Timing
 
 if TYPE_CHECKING:  # the AWS adapters import boto3: only on the paths that use them
     from rudder_braze.adapters.aws.queue import DeliveryQueue, RetryQueue
@@ -71,8 +73,7 @@ def braze() -> BrazeClient:
     return BrazeClient(
         settings().rest_endpoint,
         lambda: secrets().get("rest_api_key") or "",
-        connect_timeout=float(_env("BRAZE_CONNECT_TIMEOUT", "1.0")),
-        read_timeout=float(_env("BRAZE_READ_TIMEOUT", "3.0")),
+        timing=ClientTiming(float(_env("BRAZE_CONNECT_TIMEOUT", "1.0")), float(_env("BRAZE_READ_TIMEOUT", "3.0"))),
     )
 
 
@@ -83,8 +84,10 @@ def patient_braze() -> BrazeClient:
     return BrazeClient(
         settings().rest_endpoint,
         lambda: secrets().get("rest_api_key") or "",
-        connect_timeout=float(_env("BRAZE_CONNECT_TIMEOUT", "1.0")),
-        read_timeout=float(_env("BRAZE_RETRY_READ_TIMEOUT", _env("BRAZE_READ_TIMEOUT", "3.0"))),
+        timing=ClientTiming(
+            float(_env("BRAZE_CONNECT_TIMEOUT", "1.0")),
+            float(_env("BRAZE_RETRY_READ_TIMEOUT", _env("BRAZE_READ_TIMEOUT", "3.0"))),
+        ),
     )
 
 
@@ -129,10 +132,13 @@ def _dedup() -> AttributeDedup | None:
     return AttributeDedup(FingerprintTable(_state(), ttl_seconds=int(_env("DEDUP_TTL_SECONDS", str(7 * 24 * 3600)))))
 
 
-def _collaborators(reserve_variable: str) -> dict[str, Any]:
-    """What every service gets: the Braze sender, the retry queue, the state table, its time reserve."""
-    reserve_ms = int(_env(reserve_variable, "5000"))
-    return {"send": braze().send, "queue": _queue(), "state": _state(), "reserve_ms": reserve_ms}
+def _ports(send: Send, *, dedup: bool = False) -> BrazePorts:
+    """What every use case gets: the Braze sender, the retry queue, the state table (and the fingerprints)."""
+    return BrazePorts(send, _queue(), _state(), _dedup() if dedup else None)
+
+
+def _timing(reserve_variable: str) -> Timing:
+    return Timing(reserve_ms=int(_env(reserve_variable, "5000")))
 
 
 @cache
@@ -141,10 +147,10 @@ def ingest_service() -> IngestService:
 
     return IngestService(
         _settings_with_app_key(),
-        gate=EventGate(_env("STATE_TABLE_NAME"), int(_env("IDEMPOTENCY_TTL_SECONDS", str(48 * 3600)))),
+        _ports(braze().send, dedup=True),
+        EventGate(_env("STATE_TABLE_NAME"), int(_env("IDEMPOTENCY_TTL_SECONDS", str(48 * 3600)))),
         buffer=_delivery_queue() if buffered() else None,
-        dedup=_dedup(),
-        **_collaborators("INGEST_RESERVE_MS"),
+        timing=_timing("INGEST_RESERVE_MS"),
     )
 
 
@@ -162,14 +168,15 @@ def webhook() -> Webhook:
 def retry_service() -> RetryService:
     return RetryService(
         _settings_with_app_key(),
-        policy=RetryPolicy(
+        _ports(patient_braze().send),
+        RetryPolicy(
             max_attempts=int(_env("RETRY_MAX_ATTEMPTS", "10")),
             max_age_seconds=float(_env("RETRY_MAX_AGE_SECONDS", str(24 * 3600))),
             base_delay_seconds=float(_env("RETRY_BASE_DELAY_SECONDS", "5")),
             max_delay_seconds=float(_env("RETRY_MAX_DELAY_SECONDS", "900")),
             max_receives=int(_env("RETRY_QUEUE_MAX_RECEIVE_COUNT", "1000")),
         ),
-        **{**_collaborators("RETRY_QUEUE_RESERVE_MS"), "send": patient_braze().send},
+        _timing("RETRY_QUEUE_RESERVE_MS"),
     )
 
 
@@ -177,9 +184,9 @@ def retry_service() -> RetryService:
 def delivery_service() -> BufferedDeliveryService:
     return BufferedDeliveryService(
         _settings_with_app_key(),
-        dedup=_dedup(),
+        _ports(braze().send, dedup=True),
+        _timing("RETRY_RESERVE_MS"),
         rounds=int(_env("DELIVERY_ROUNDS", "3")),
-        **_collaborators("RETRY_RESERVE_MS"),
     )
 
 

@@ -49,6 +49,14 @@ def _error(status: int, code: str, message: str, **extra: Any) -> HttpAnswer:
     return HttpAnswer(status, {"code": code, "message": message, "error": message, **extra})
 
 
+class _Refused(Exception):
+    """The request is refused as a whole, with this answer."""
+
+    def __init__(self, answer: HttpAnswer) -> None:
+        super().__init__(answer.status)
+        self.answer = answer
+
+
 def _header(headers: Mapping[str, str], name: str) -> str | None:
     for key, value in headers.items():
         if key.lower() == name:
@@ -145,32 +153,11 @@ class Webhook:
     ) -> HttpAnswer:
         """``route`` is ``webhook``, ``batch`` or an event type (``track``…); ``received_at`` (epoch seconds) is when
         API Gateway received the request, which becomes the events' ``receivedAt`` (now when not given)."""
-        if not is_authorized(_header(headers, "authorization"), self._tokens()):
-            answer = _error(401, "unauthorized", "unauthorized")
-            answer.headers["WWW-Authenticate"] = 'Bearer realm="rudder-braze"'
-            return answer
-        if len(body) > self.max_body_bytes:
-            return _error(
-                413, "payload_too_large", f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}"
-            )
-        if not is_sdk_route(route) and not _is_json_media_type(_header(headers, "content-type")):
-            return _error(415, "unsupported_media_type", "Content-Type must be application/json")
         try:
-            body = decode_body(body, _header(headers, "content-encoding"), self.max_body_bytes)
-        except BodyError as exc:
-            return _error(exc.status, exc.code, str(exc))
-        if not body.strip():
-            return _error(400, "empty_body", 'the body is empty; send an event, an array of events or {"batch": [...]}')
-        try:
-            events = self._events(route, loads(body))
-        except InputError as exc:
-            if "not valid JSON" in str(exc) or "UTF-8" in str(exc):
-                return _error(415, "invalid_json", str(exc))
-            return _error(400, "invalid_body", str(exc))
-        if len(events) > self.max_events:
-            return _error(
-                413, "too_many_events", f"the body holds {len(events)} events; the limit is {self.max_events}"
-            )
+            self._authorize(headers)
+            events = self._read(route, headers, body)
+        except _Refused as refused:
+            return refused.answer
         moment = datetime.fromtimestamp(received_at if received_at is not None else self.clock(), UTC)
         for event in events:
             if isinstance(event, dict):
@@ -178,6 +165,37 @@ class Webhook:
         answer = _service_answer(route, self._service().handle(events, remaining_ms))
         _log_refused(route, answer.body)
         return answer
+
+    def _authorize(self, headers: Mapping[str, str]) -> None:
+        if not is_authorized(_header(headers, "authorization"), self._tokens()):
+            answer = _error(401, "unauthorized", "unauthorized")
+            answer.headers["WWW-Authenticate"] = 'Bearer realm="rudder-braze"'
+            raise _Refused(answer)
+
+    def _read(self, route: str, headers: Mapping[str, str], body: bytes) -> list[Any]:
+        """The body's events, or the answer that refuses the whole body (size, media type, encoding, JSON, shape)."""
+        if len(body) > self.max_body_bytes:
+            raise _Refused(_error(413, "payload_too_large",
+                                  f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}"))  # fmt: skip
+        if not is_sdk_route(route) and not _is_json_media_type(_header(headers, "content-type")):
+            raise _Refused(_error(415, "unsupported_media_type", "Content-Type must be application/json"))
+        try:
+            decoded = decode_body(body, _header(headers, "content-encoding"), self.max_body_bytes)
+        except BodyError as exc:
+            raise _Refused(_error(exc.status, exc.code, str(exc))) from None
+        if not decoded.strip():
+            message = 'the body is empty; send an event, an array of events or {"batch": [...]}'
+            raise _Refused(_error(400, "empty_body", message))
+        try:
+            events = self._events(route, loads(decoded))
+        except InputError as exc:
+            if "not valid JSON" in str(exc) or "UTF-8" in str(exc):
+                raise _Refused(_error(415, "invalid_json", str(exc))) from None
+            raise _Refused(_error(400, "invalid_body", str(exc))) from None
+        if len(events) > self.max_events:
+            raise _Refused(_error(413, "too_many_events",
+                                  f"the body holds {len(events)} events; the limit is {self.max_events}"))  # fmt: skip
+        return events
 
     @staticmethod
     def _events(route: str, document: Any) -> list[Any]:

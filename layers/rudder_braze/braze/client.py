@@ -94,26 +94,32 @@ def classify(response: BrazeResponse, now: float | None = None) -> Classificatio
       (Braze rejected the whole request: permanent); ``message: "success"`` with ``errors[]`` is a partial success;
     * anything else (400, 401, 403, 404, …) → permanent.
     """
-    reset = _number(_header(response.headers, "x-ratelimit-reset"))
-    result = Classification
     status, body = response.status, response.body
     if status is None:
-        return result(Outcome.RETRYABLE, f"no answer from Braze: {response.error or 'unknown error'}")
+        return Classification(Outcome.RETRYABLE, f"no answer from Braze: {response.error or 'unknown error'}")
     if status == 429:
+        reset = _number(_header(response.headers, "x-ratelimit-reset"))
         now = time.time() if now is None else now
-        return result(Outcome.THROTTLED, "Braze answered 429 (rate limited)", max(0.0, reset - now) if reset else None)
+        return Classification(Outcome.THROTTLED, "Braze answered 429 (rate limited)",
+                              max(0.0, reset - now) if reset else None)  # fmt: skip
     if status >= 500:
-        return result(Outcome.RETRYABLE, f"Braze answered {status}: {_summary(body)}")
+        return Classification(Outcome.RETRYABLE, f"Braze answered {status}: {_summary(body)}")
     if 200 <= status < 300:
-        message = body.get("message") if isinstance(body, dict) else None
-        errors = body.get("errors") if isinstance(body, dict) else None
-        if message is not None and message != "success" and errors:
-            return result(Outcome.PERMANENT, f"Braze answered {status}: {_summary(body)}")
-        if errors:
-            reason = f"Braze accepted with errors: {_summary(errors)}"
-            return result(Outcome.PARTIAL, reason, item_errors=_item_errors(errors))
-        return result(Outcome.DELIVERED, f"Braze answered {status}")
-    return result(Outcome.PERMANENT, f"Braze answered {status}: {_summary(body)}")
+        return _success(status, body)
+    return Classification(Outcome.PERMANENT, f"Braze answered {status}: {_summary(body)}")
+
+
+def _success(status: int, body: Any) -> Classification:
+    """A 2xx: delivered, partly delivered (``errors[]`` with ``message: "success"``), or refused as a whole."""
+    message = body.get("message") if isinstance(body, dict) else None
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if message is not None and message != "success" and errors:
+        return Classification(Outcome.PERMANENT, f"Braze answered {status}: {_summary(body)}")
+    if errors:
+        return Classification(
+            Outcome.PARTIAL, f"Braze accepted with errors: {_summary(errors)}", item_errors=_item_errors(errors)
+        )
+    return Classification(Outcome.DELIVERED, f"Braze answered {status}")
 
 
 class RatePacer:
@@ -147,6 +153,16 @@ class RatePacer:
                 self._next = now + max(0.0, reset - now) / (remaining + 1)
 
 
+@dataclass(frozen=True, slots=True)
+class ClientTiming:
+    """How long the client waits: to connect, for an answer, and at most before a paced call (a longer wait would
+    eat the webhook's time budget)."""
+
+    connect_timeout: float = 1.0
+    read_timeout: float = 4.0
+    max_pace_wait: float = 2.0
+
+
 class BrazeClient:
     """Sends :class:`BrazeRequest` objects to one Braze REST endpoint.
 
@@ -159,20 +175,18 @@ class BrazeClient:
         endpoint: str,
         api_key: Callable[[], str],
         *,
-        connect_timeout: float = 1.0,
-        read_timeout: float = 4.0,
+        timing: ClientTiming = ClientTiming(),
         pool: urllib3.PoolManager | None = None,
         pace: bool = True,
-        max_pace_wait: float = 2.0,
     ) -> None:
         import urllib3
 
         self._urllib3 = urllib3
         self.endpoint = endpoint.rstrip("/")
         self._api_key = api_key
-        self._timeout = urllib3.Timeout(connect=connect_timeout, read=read_timeout)
+        self._timeout = urllib3.Timeout(connect=timing.connect_timeout, read=timing.read_timeout)
         self._pool = pool or urllib3.PoolManager(num_pools=4, maxsize=4, retries=False, block=False)
-        self._pace, self._max_pace_wait = pace, max_pace_wait  # a longer wait would eat the webhook's time budget
+        self._pace, self._max_pace_wait = pace, timing.max_pace_wait
         self._pacers: dict[str, RatePacer] = {}  # one per endpoint: Braze limits each endpoint (group) apart
 
     def send(self, request: BrazeRequest) -> BrazeResponse:

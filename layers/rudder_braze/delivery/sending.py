@@ -106,6 +106,120 @@ def _chunks(
     return packed
 
 
+class _DeliveryRun:
+    """One delivery of a set of events: what each still has to send, which failed and why, whose events wait
+    behind a failure of the same user, whose go one per request, and the calls made."""
+
+    def __init__(
+        self,
+        events: Sequence[PendingEvent],
+        send: Callable[[BrazeRequest], BrazeResponse],
+        rule: TrackBatchRule,
+        should_stop: Callable[[], bool],
+    ) -> None:
+        self.send, self.rule, self.should_stop = send, rule, should_stop
+        self.report = DeliveryReport()
+        self.remaining = {event.key: _Remaining(event) for event in events}
+        self.users = {event.key: event.user for event in events}
+        self.failures: dict[str, Classification] = {}
+        self.held_users: dict[str, Classification] = {}  # users with an update waiting: their later ones wait too
+        self.tried: set[str] = set()  # events whose own request failed (held events do not use up an attempt)
+        self.isolated: set[str] = set()  # users whose events go one per request (a packed request was refused)
+
+    def fail(self, key: str, classification: Classification) -> None:
+        """Record an event's failure (the most severe one counts); a user with a retryable failure holds back."""
+        previous = self.failures.get(key)
+        if previous is None or _SEVERITY[classification.outcome] > _SEVERITY[previous.outcome]:
+            self.failures[key] = classification
+        user = self.users[key]
+        if classification.outcome is not Outcome.PERMANENT and user not in self.held_users:
+            self.held_users[user] = classification
+
+    def due(self, path: str) -> list[tuple[str, list[BrazeRequest]]]:
+        """The events with requests of this phase still to send; those of held users fail as held."""
+        batch = []
+        for key, state in self.remaining.items():
+            requests = state.requests_for(path)
+            if not requests or key in self.failures:
+                continue
+            held = self.held_users.get(self.users[key])
+            if held is not None:
+                self.fail(key, Classification(held.outcome, f"held behind an earlier update of the same user: "
+                                                            f"{held.reason}"))  # fmt: skip
+                continue
+            batch.append((key, requests))
+        return batch
+
+    def send_phase(self, path: str) -> None:
+        """Send one phase packed. Any failure makes the packing stale (held and isolated users): what is left of
+        the phase is packed again, until it is all sent or failed."""
+        while (batch := self.due(path)) and not self.send_packed(path, batch):
+            pass
+
+    def send_packed(self, path: str, batch: list[tuple[str, list[BrazeRequest]]]) -> bool:
+        """Whether every packed request of ``batch`` went through (``False`` at the first that did not)."""
+        for chunk in _chunks(batch, self.rule, self.isolated, self.users):
+            if self.should_stop():
+                stop = Classification(Outcome.RETRYABLE, "not sent: the invocation ran out of time")
+                for key, _ in batch:
+                    if key not in self.failures:
+                        self.fail(key, stop)
+                return False
+            if not self.send_chunk(path, chunk):
+                return False
+        return True
+
+    def send_chunk(self, path: str, chunk: BrazeRequest) -> bool:
+        """Send one request; whether Braze took it."""
+        response = self.send(chunk)
+        classification = classify(response)
+        self.report.calls.append(
+            BrazeCall(path, len(chunk.message_ids), _object_count(chunk), response.status, classification.outcome,
+                      response.elapsed_ms, response.ambiguous)
+        )  # fmt: skip
+        if classification.outcome in (Outcome.DELIVERED, Outcome.PARTIAL):
+            self.accepted(path, chunk, classification)
+            return True
+        if classification.outcome is Outcome.PERMANENT and len(chunk.message_ids) > 1:
+            # Braze refused the whole packed request for something in one event: send these users' events one per
+            # request, so that only the event at fault is dead-lettered.
+            self.isolated.update(self.users[key] for key in chunk.message_ids)
+            return False
+        if classification.retry_after is not None:
+            self.report.retry_after = max(self.report.retry_after or 0.0, classification.retry_after)
+        self.tried.update(chunk.message_ids)
+        for key in chunk.message_ids:
+            self.fail(key, classification)
+        return False
+
+    def accepted(self, path: str, chunk: BrazeRequest, classification: Classification) -> None:
+        """Braze took the request: its events have sent it; the objects it refused are traced to their events."""
+        for key in chunk.message_ids:
+            self.remaining[key].sent(path, chunk)
+        for error in classification.item_errors:
+            items = chunk.item_owners.get(error.array, [])
+            owners = items[error.index] if 0 <= error.index < len(items) else chunk.message_ids
+            for key in owners:
+                self.report.item_errors.setdefault(key, []).append(f"{error.array}[{error.index}]: {error.reason}")
+        if classification.outcome is Outcome.PARTIAL and not classification.item_errors:
+            for key in chunk.message_ids:
+                self.report.item_errors.setdefault(key, []).append(classification.reason)
+
+    def sorted_out(self) -> DeliveryReport:
+        """Each event delivered, to retry (with what it has left) or dead."""
+        for key, state in self.remaining.items():
+            failure = self.failures.get(key)
+            if failure is None:
+                self.report.delivered.append(key)
+                continue
+            event = state.event
+            attempts = event.attempts + (1 if key in self.tried else 0)
+            pending = PendingEvent(event.key, event.user, state.left(), event.first_seen, attempts, failure.reason,
+                                   event.seq, event.happened_at)  # fmt: skip
+            (self.report.dead if failure.outcome is Outcome.PERMANENT else self.report.retry).append(pending)
+        return self.report
+
+
 def deliver(
     events: Sequence[PendingEvent],
     send: Callable[[BrazeRequest], BrazeResponse],
@@ -117,96 +231,10 @@ def deliver(
     ``should_stop`` is asked before each call (for example "less than two seconds of the Lambda left"): once it
     says yes, whatever is unsent is returned for retry instead of being sent.
     """
-    report = DeliveryReport()
-    remaining = {event.key: _Remaining(event) for event in events}
-    failures: dict[str, Classification] = {}
-    held_users: dict[str, Classification] = {}
-    tried: set[str] = set()  # events whose own request failed (held events do not use up an attempt)
-    isolated: set[str] = set()  # users whose events go one per request (a packed request of theirs was refused)
-    users = {event.key: event.user for event in events}
-
-    def fail(key: str, classification: Classification) -> None:
-        previous = failures.get(key)
-        if previous is None or _SEVERITY[classification.outcome] > _SEVERITY[previous.outcome]:
-            failures[key] = classification
-        user = remaining[key].event.user
-        if classification.outcome is not Outcome.PERMANENT and user not in held_users:
-            held_users[user] = classification
-
+    run = _DeliveryRun(events, send, rule, should_stop)
     for path in PHASES:
-        while True:
-            batch = []
-            for key, state in remaining.items():
-                requests = state.requests_for(path)
-                if not requests or key in failures:
-                    continue
-                if state.event.user in held_users:
-                    held = held_users[state.event.user]
-                    reason = f"held behind an earlier update of the same user: {held.reason}"
-                    fail(key, Classification(held.outcome, reason))
-                    continue
-                batch.append((key, requests))
-            if not batch:
-                break
-            failed_now = False
-            for chunk in _chunks(batch, rule, isolated, users):
-                if should_stop():
-                    stop = Classification(Outcome.RETRYABLE, "not sent: the invocation ran out of time")
-                    for key, _ in batch:
-                        if key not in failures:
-                            fail(key, stop)
-                    failed_now = True
-                    break
-                response = send(chunk)
-                classification = classify(response)
-                report.calls.append(
-                    BrazeCall(path, len(chunk.message_ids), _object_count(chunk), response.status,
-                              classification.outcome, response.elapsed_ms, response.ambiguous)
-                )  # fmt: skip
-                if classification.outcome in (Outcome.DELIVERED, Outcome.PARTIAL):
-                    for key in chunk.message_ids:
-                        remaining[key].sent(path, chunk)
-                    for error in classification.item_errors:
-                        items = chunk.item_owners.get(error.array, [])
-                        owners = items[error.index] if 0 <= error.index < len(items) else chunk.message_ids
-                        for key in owners:
-                            report.item_errors.setdefault(key, []).append(
-                                f"{error.array}[{error.index}]: {error.reason}"
-                            )
-                    if classification.outcome is Outcome.PARTIAL and not classification.item_errors:
-                        for key in chunk.message_ids:
-                            report.item_errors.setdefault(key, []).append(classification.reason)
-                    continue
-                if classification.outcome is Outcome.PERMANENT and len(chunk.message_ids) > 1:
-                    # Braze refused the whole packed request for something in one event: send these users' events
-                    # one per request, so that only the event at fault is dead-lettered.
-                    isolated.update(users[key] for key in chunk.message_ids)
-                    failed_now = True
-                    break
-                if classification.retry_after is not None:
-                    report.retry_after = max(report.retry_after or 0.0, classification.retry_after)
-                tried.update(chunk.message_ids)
-                for key in chunk.message_ids:
-                    fail(key, classification)
-                # The packing is stale once anything failed: repack what is left without the held users.
-                failed_now = True
-                break
-            if not failed_now:
-                break
-
-    for key, state in remaining.items():
-        failure = failures.get(key)
-        if failure is None:
-            report.delivered.append(key)
-            continue
-        event = state.event
-        attempts = event.attempts + (1 if key in tried else 0)
-        pending = PendingEvent(
-            event.key, event.user, state.left(), event.first_seen, attempts, failure.reason, event.seq,
-            event.happened_at,
-        )  # fmt: skip
-        (report.dead if failure.outcome is Outcome.PERMANENT else report.retry).append(pending)
-    return report
+        run.send_phase(path)
+    return run.sorted_out()
 
 
 @dataclass(frozen=True, slots=True)

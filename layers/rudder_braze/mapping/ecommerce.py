@@ -39,23 +39,33 @@ def _is_empty(value: Any) -> bool:
     return value is None or value in ("", {}, [])
 
 
+def _number_of(text: str) -> Any:
+    """A numeric string as a number (an int when written as one); anything else unchanged."""
+    try:
+        number = float(text)
+    except ValueError:
+        return text
+    if not math.isfinite(number):
+        return text
+    return int(number) if number.is_integer() and "." not in text and "e" not in text.lower() else number
+
+
+def _string_of(number: float) -> Any:
+    """A finite number as a string (``3.0`` as ``"3"``); infinities and NaN unchanged."""
+    if isinstance(number, float) and not math.isfinite(number):
+        return number
+    return str(int(number)) if isinstance(number, float) and number.is_integer() else str(number)
+
+
 def _coerce(value: Any, kind: str | None) -> Any:
     """Convert only where it is safe: numeric strings to numbers, finite numbers to strings."""
     if kind == "float" and isinstance(value, str):
-        try:
-            number = float(value)
-        except ValueError:
-            return value
-        if not math.isfinite(number):
-            return value
-        return int(number) if number.is_integer() and "." not in value and "e" not in value.lower() else number
+        return _number_of(value)
     if kind == "int" and isinstance(value, str):
         stripped = value.strip()
         return int(stripped) if stripped.lstrip("+-").isdigit() else value
     if kind == "string" and isinstance(value, (int, float)) and not isinstance(value, bool):
-        if isinstance(value, float) and not math.isfinite(value):
-            return value
-        return str(int(value)) if isinstance(value, float) and value.is_integer() else str(value)
+        return _string_of(value)
     return value
 
 

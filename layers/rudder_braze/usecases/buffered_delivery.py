@@ -5,11 +5,10 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable, Sequence
-from typing import Any
 
 from rudder_braze.config import BrazeSettings
 from rudder_braze.usecases.queue_batch import BatchResult, QueueRecord, read_records, resume
-from rudder_braze.usecases.sending import OrderedSending
+from rudder_braze.usecases.sending import REAL_TIME, BrazePorts, OrderedSending, Timing, log_partial_errors
 
 log = logging.getLogger("rudder_braze")
 
@@ -25,8 +24,10 @@ class BufferedDeliveryService(OrderedSending):
     delivers at least once) is acknowledged without being sent again.
     """
 
-    def __init__(self, settings: BrazeSettings, *, rounds: int = 3, **collaborators: Any) -> None:
-        super().__init__(settings, **collaborators)
+    def __init__(
+        self, settings: BrazeSettings, ports: BrazePorts, timing: Timing = REAL_TIME, *, rounds: int = 3
+    ) -> None:
+        super().__init__(settings, ports, timing)
         # Sends of a batch before what Braze still throttles or fails moves to the retry queue: a 5xx on a packed
         # request would otherwise send its whole share of the batch through the FIFO queue, ten events per batch.
         self.rounds = rounds
@@ -43,9 +44,8 @@ class BufferedDeliveryService(OrderedSending):
         attempts_before = {key: event.attempts for key, event in events.items()}
         owner, turns = self._take_turns(list(events.values()), remaining_ms)
         held, sendable = self._hold_back(list(events.values()), turns, counts)
-        report, partial_errors = self._deliver(
-            sendable, remaining_ms, counts, latencies, records=record_of, rounds=self.rounds
-        )
+        report = self._deliver(sendable, remaining_ms, counts, latencies)
+        partial_errors = log_partial_errors(report, counts, record_of)
         unmoved, _ = self._put([*held, *report.retry], self.queue.enqueue)
         unmoved |= self._put(report.dead, self.queue.dead_letter)[0]
         moved = [event for event in [*held, *report.retry] if event.key not in unmoved]

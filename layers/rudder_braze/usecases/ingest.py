@@ -19,7 +19,7 @@ from rudder_braze.parallel import in_parallel
 from rudder_braze.rudderstack.identity import user_of
 from rudder_braze.rudderstack.inputs import content_key, happened_at
 from rudder_braze.usecases.ports import Buffer, Claim, Gate
-from rudder_braze.usecases.sending import OrderedSending
+from rudder_braze.usecases.sending import REAL_TIME, BrazePorts, OrderedSending, Timing, log_partial_errors
 from rudder_braze.usecases.transform import EventResult, transform_events
 
 log = logging.getLogger("rudder_braze")
@@ -61,9 +61,15 @@ class IngestService(OrderedSending):
     """Validate, map and deliver a body of events; queue what Braze could not take now; never lose an event."""
 
     def __init__(
-        self, settings: BrazeSettings, *, gate: Gate, buffer: Buffer | None = None, **collaborators: Any
+        self,
+        settings: BrazeSettings,
+        ports: BrazePorts,
+        gate: Gate,
+        *,
+        buffer: Buffer | None = None,
+        timing: Timing = REAL_TIME,
     ) -> None:
-        super().__init__(settings, **collaborators)
+        super().__init__(settings, ports, timing)
         self.gate = gate
         self.buffer = buffer  # buffered mode: accepted events go to the delivery queue instead of Braze
 
@@ -167,7 +173,8 @@ class IngestService(OrderedSending):
             for event in held:
                 event.last_error = "queued: too little of the invocation was left to send it"
             counts["EventsQueuedUntried"] += len(held)
-        report, _ = self._deliver(sendable, remaining_ms, counts, result.latencies_ms, bookkeeping_ms=after_braze_ms)
+        report = self._deliver(sendable, remaining_ms, counts, result.latencies_ms, bookkeeping_ms=after_braze_ms)
+        log_partial_errors(report, counts)
         to_queue = held + report.retry
         unqueued, cause = self._put(to_queue, self.queue.enqueue)
         queued = [event for event in to_queue if event.key not in unqueued]

@@ -12,7 +12,7 @@ from rudder_braze.config import BrazeSettings
 from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.delivery.sending import RetryPolicy
 from rudder_braze.usecases.queue_batch import BatchResult, QueueRecord, read_records, resume
-from rudder_braze.usecases.sending import OrderedSending
+from rudder_braze.usecases.sending import REAL_TIME, BrazePorts, OrderedSending, Timing, log_partial_errors
 
 log = logging.getLogger("rudder_braze")
 
@@ -20,9 +20,11 @@ log = logging.getLogger("rudder_braze")
 class RetryService(OrderedSending):
     """Deliver the events of a retry-queue batch; back off, or dead-letter what can never succeed."""
 
-    def __init__(self, settings: BrazeSettings, *, policy: RetryPolicy, **collaborators: Any) -> None:
+    def __init__(
+        self, settings: BrazeSettings, ports: BrazePorts, policy: RetryPolicy, timing: Timing = REAL_TIME
+    ) -> None:
         # No dedup: a retried event was stripped when it was first sent, if at all.
-        super().__init__(settings, **collaborators)
+        super().__init__(settings, replace(ports, dedup=None), timing)
         self.policy = policy
 
     def handle(self, records: Sequence[QueueRecord], remaining_ms: Callable[[], int]) -> BatchResult:
@@ -47,7 +49,8 @@ class RetryService(OrderedSending):
         turns = {user: replace(turn, pending=0) for user, turn in turns.items()}
         waiting, sendable = self._hold_back(sendable, turns, counts)
         waiting_keys = {event.key for event in waiting}
-        report, partial_errors = self._deliver(sendable, remaining_ms, counts, latencies, records=record_of)
+        report = self._deliver(sendable, remaining_ms, counts, latencies)
+        partial_errors = log_partial_errors(report, counts, record_of)
         failed: list[str] = []
         backing_off: set[str] = set()
         for event in [*waiting, *report.retry]:

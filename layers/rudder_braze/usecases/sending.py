@@ -7,6 +7,7 @@ import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from rudder_braze.braze.client import Outcome
 from rudder_braze.config import BrazeSettings
@@ -33,7 +34,7 @@ def _count_calls(report: DeliveryReport, counts: Counter[str], latencies: list[f
         latencies.append(call.elapsed_ms)
 
 
-def _log_partial_errors(
+def log_partial_errors(
     report: DeliveryReport, counts: Counter[str], records: dict[str, QueueRecord] | None = None
 ) -> dict[str, list[str]]:
     """Log and count the objects Braze refused, per event; returns them by the SQS record they came from."""
@@ -48,27 +49,40 @@ def _log_partial_errors(
     return by_record
 
 
-class OrderedSending:
-    """What the three ways to Braze share: their collaborators (the subclasses pass them on by keyword), the users'
-    turns (one delivery at a time sends a user's events, :mod:`rudder_braze.delivery.ordering`), holding the events
-    of users whose updates wait in the retry queue, and sending the rest packed (without unchanged attributes under
-    ``supportDedup``), counted and logged."""
+@dataclass(frozen=True, slots=True)
+class BrazePorts:
+    """What every way to Braze uses: the Braze sender, the retry (and dead-letter) queue, the state table, and the
+    ``supportDedup`` fingerprints when the destination turns them on."""
 
-    def __init__(
-        self,
-        settings: BrazeSettings,
-        *,
-        send: Send,
-        queue: Queue,
-        state: State,
-        dedup: AttributeDedup | None = None,
-        clock: Callable[[], float] = time.time,
-        sleep: Callable[[float], None] = time.sleep,
-        reserve_ms: int = 5000,
-    ) -> None:
-        self.settings, self.send, self.queue, self.state, self.dedup = settings, send, queue, state, dedup
-        self.clock, self.sleep = clock, sleep
-        self.reserve_ms = reserve_ms  # no Braze call starts with less of the invocation left
+    send: Send
+    queue: Queue
+    state: State
+    dedup: AttributeDedup | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Timing:
+    """Time as a use case sees it."""
+
+    clock: Callable[[], float] = time.time
+    sleep: Callable[[float], None] = time.sleep
+    reserve_ms: int = 5000  # no Braze call starts with less of the invocation left
+
+
+REAL_TIME = Timing()
+
+
+class OrderedSending:
+    """What the three ways to Braze share: the users' turns (one delivery at a time sends a user's events,
+    :mod:`rudder_braze.delivery.ordering`), holding the events of users whose updates wait in the retry queue, and
+    sending the rest packed (without unchanged attributes under ``supportDedup``), counted and logged."""
+
+    rounds = 1  # sends of what Braze throttled or failed, within one invocation
+
+    def __init__(self, settings: BrazeSettings, ports: BrazePorts, timing: Timing = REAL_TIME) -> None:
+        self.settings = settings
+        self.send, self.queue, self.state, self.dedup = ports.send, ports.queue, ports.state, ports.dedup
+        self.clock, self.sleep, self.reserve_ms = timing.clock, timing.sleep, timing.reserve_ms
 
     @staticmethod
     def _put(events: list[PendingEvent], put: Callable[[Sequence[PendingEvent]], None]) -> tuple[set[str], str | None]:
@@ -159,11 +173,9 @@ class OrderedSending:
         counts: Counter[str],
         latencies: list[float],
         *,
-        records: dict[str, QueueRecord] | None = None,
-        rounds: int = 1,
         bookkeeping_ms: int = 0,
-    ) -> tuple[DeliveryReport, dict[str, list[str]]]:
-        """Send now; the report, and the objects Braze refused by SQS record (when ``records`` are given).
+    ) -> DeliveryReport:
+        """Send now, counting the calls; the caller reports the objects Braze refused (:func:`log_partial_errors`).
 
         No Braze call starts with less than the reserve (the longest call) plus ``bookkeeping_ms`` (the time the
         caller needs afterwards to queue and record what is left) of the invocation left. With ``rounds`` > 1,
@@ -172,6 +184,7 @@ class OrderedSending:
         dedup_round = self.dedup.strip(events) if self.dedup else None
         total = DeliveryReport()
         reserve_ms = self.reserve_ms + bookkeeping_ms
+        rounds = self.rounds
         for round_ in range(max(1, rounds)):
             report = deliver(
                 events, self.send, self.settings.track_batch_rule, should_stop=lambda: remaining_ms() < reserve_ms
@@ -188,7 +201,6 @@ class OrderedSending:
             log.info("sending again after a wait", extra={"events": len(events), "waitSeconds": wait})
             self.sleep(wait)
         _count_calls(total, counts, latencies)
-        partial_errors = _log_partial_errors(total, counts, records)
         if self.dedup:
             self.dedup.remember(dedup_round, total.delivered)
-        return total, partial_errors
+        return total

@@ -10,6 +10,7 @@ from rudder_braze.braze.client import BrazeResponse
 from rudder_braze.braze.requests import BrazeRequest
 from rudder_braze.config import load_settings
 from rudder_braze.usecases.buffered_delivery import BufferedDeliveryService
+from rudder_braze.usecases.sending import BrazePorts, Timing
 from tests.fakes.events import OK, THROTTLED, event, records
 from tests.fakes.stores import MemoryQueue, MemoryState, RetryQueueDouble
 
@@ -29,7 +30,7 @@ def service(
         return answers[min(len(sent), len(answers)) - 1]
 
     sleep = (waits if waits is not None else []).append
-    return BufferedDeliveryService(load_settings({}), send=send, queue=queue, state=state, sleep=sleep), sent
+    return BufferedDeliveryService(load_settings({}), BrazePorts(send, queue, state), Timing(sleep=sleep)), sent
 
 
 def test_a_batch_is_sorted_into_the_order_the_bridge_received_it() -> None:
@@ -111,7 +112,7 @@ def test_two_deliveries_splitting_a_users_events_leave_the_newest_value_in_braze
         sent.append(request.body)
         return OK
 
-    first = BufferedDeliveryService(load_settings({}), send=send_first, queue=queue, state=state)
+    first = BufferedDeliveryService(load_settings({}), BrazePorts(send_first, queue, state))
     oldest, newest = event("m1", "a", first_seen=now + 1, visits=1), event("m4", "a", first_seen=now + 4, visits=4)
     result = first.handle(records(oldest, newest), lambda: 30000)
     assert result.counts["EventsDelivered"] == 2 and state.pending == Counter({"u:a": 2})
@@ -120,7 +121,7 @@ def test_two_deliveries_splitting_a_users_events_leave_the_newest_value_in_braze
         sent.append(request.body)
         return OK
 
-    retry = RetryService(load_settings({}), policy=RetryPolicy(), send=send_retry, queue=queue, state=state)
+    retry = RetryService(load_settings({}), BrazePorts(send_retry, queue, state), RetryPolicy())
     retried = retry.handle(records(*queue.queued), lambda: 30000)
     assert retried.failed == [] and retried.counts["ValuesOverwritten"] == 2  # visits from m2 and m3
     assert profile(sent) == {"external_id": "a", "visits": 4, "city": "Oslo"}  # m2's city was not overwritten

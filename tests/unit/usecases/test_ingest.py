@@ -16,6 +16,7 @@ from rudder_braze.braze.requests import BrazeRequest
 from rudder_braze.config import load_settings
 from rudder_braze.usecases.ingest import IngestService
 from rudder_braze.usecases.ports import Claim
+from rudder_braze.usecases.sending import BrazePorts, Timing
 from tests.fakes.events import THROTTLED
 from tests.fakes.stores import MemoryGate, MemoryQueue, MemoryState
 
@@ -47,7 +48,7 @@ def test_a_half_failed_queue_write_records_what_was_queued_and_the_retry_runs_on
         return THROTTLED  # Braze takes nothing now: every event must be queued
 
     queue, state, gate = MemoryQueue(refuse={"m-3", "m-4"}), MemoryState(), MemoryGate()
-    service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
     body = [track(n) for n in range(6)]
     first = ingest(service, body, 8000)
     assert first.status == 503 and first.body["queued"] == 4 and first.body["unqueued"] == ["m-3", "m-4"]
@@ -78,7 +79,7 @@ def test_a_body_whose_bookkeeping_leaves_no_time_to_send_is_queued_at_once(remai
         return BrazeResponse(201, {"message": "success"})
 
     queue, state, gate = MemoryQueue(), MemoryState(), SlowGate()
-    service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state, reserve_ms=100)
+    service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate, timing=Timing(reserve_ms=100))
     result = ingest(service, [track(n) for n in range(3)], remaining)
     if sends:
         assert (result.status, result.body["delivered"], len(sent), queue.queued) == (200, 3, 1, [])
@@ -108,8 +109,8 @@ def test_a_webhook_call_meeting_another_sending_the_same_user_queues_its_events_
         sent.append(request)
         return BrazeResponse(201, {"message": "success"})
 
-    first = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
-    second = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    first = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
+    second = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
     assert ingest(first, [identify(1, 10)], 8000).status == 200
     assert answers == [202] and [e.key for e in queue.queued] == ["m-2"] and len(sent) == 1
     assert state.pending == {"u:u-1": 1} and state.turns == {}
@@ -168,7 +169,7 @@ def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str
     queue, state, gate = MemoryQueue(), MemoryState(), MemoryGate()
     stores = {"queue": queue, "state": state, "gate": gate}
     setattr(stores[store], step, fails_once(getattr(stores[store], step)))
-    service = IngestService(load_settings({}), gate=gate, send=send, queue=queue, state=state)
+    service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
     body = [track(n) for n in range(80)]
     send_until_accepted(service, body, gate)
     outcomes = Counter(taken) + Counter(e.key.replace("m-", "u-") for e in queue.queued + queue.dead)
@@ -183,7 +184,7 @@ def test_buffered_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(s
     queue, buffer, state, gate = MemoryQueue(), MemoryQueue(), MemoryState(), MemoryGate()
     target = buffer if step == "enqueue" else gate
     setattr(target, step, fails_once(getattr(target, step)))
-    service = IngestService(load_settings({}), gate=gate, buffer=buffer, send=send_nothing, queue=queue, state=state)
+    service = IngestService(load_settings({}), BrazePorts(send_nothing, queue, state), gate, buffer=buffer)
     body = [track(n) for n in range(30)]
     send_until_accepted(service, body, gate)
     assert Counter(e.key for e in buffer.queued) == Counter(f"m-{n}" for n in range(30))

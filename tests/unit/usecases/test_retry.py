@@ -12,6 +12,7 @@ from rudder_braze.config import load_settings
 from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.delivery.sending import RetryPolicy
 from rudder_braze.usecases.retry import RetryService
+from rudder_braze.usecases.sending import BrazePorts, Timing
 from tests.fakes.events import OK, THROTTLED, event, records
 from tests.fakes.stores import MemoryQueue, MemoryState, RetryQueueDouble
 
@@ -28,7 +29,7 @@ def retry_service(queue: MemoryQueue, state: MemoryState) -> RetryService:
         return OK if request.path == IDENTIFY else THROTTLED
 
     policy = RetryPolicy(max_attempts=5, base_delay_seconds=0)
-    return RetryService(load_settings({}), policy=policy, send=send, queue=queue, state=state, sleep=lambda _: None)
+    return RetryService(load_settings({}), BrazePorts(send, queue, state), policy, Timing(sleep=lambda _: None))
 
 
 def merge(key: str, user: str, *, attempts: int = 0) -> PendingEvent:
@@ -64,7 +65,7 @@ def test_a_read_timeout_is_counted_as_ambiguous_and_the_event_sent_again_later()
         return BrazeResponse(None, error="ReadTimeoutError: read timed out", ambiguous=True)
 
     policy = RetryPolicy(max_attempts=5, base_delay_seconds=0)
-    service = RetryService(load_settings({}), policy=policy, send=send, queue=queue, state=state)
+    service = RetryService(load_settings({}), BrazePorts(send, queue, state), policy)
     result = service.handle(records(merge("m-slow", "a")), lambda: 30000)
     assert result.counts["BrazeAmbiguousTimeouts"] == 1
     assert result.failed == ["sqs-m-slow"]  # sent again after its backoff: nothing lost, the duplicate risk counted
