@@ -14,7 +14,7 @@ export SAM_CLI_TELEMETRY := 0
 # sam build needs a python3.13 on PATH: the venv's own interpreter is one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install sdks lint infra test bench demo local loadtest build deploy secrets dlq redrive clean
+.PHONY: help install sdks lint check infra test bench demo local loadtest build deploy secrets dlq redrive clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -36,6 +36,9 @@ lint: install ## ruff (lint, format, security rules) and mypy
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy layers functions tests tools local
+
+check: lint ## the fast loop (pre-commit runs it): lint, types and the unit tests, under a minute
+	$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit
 
 $(CHECKOV_VENV)/.installed: requirements-checkov.txt
 	@test -x $(CHECKOV_VENV)/bin/python || { py=$$(tools/find-python313) && $$py -m venv $(CHECKOV_VENV); }

@@ -14,18 +14,22 @@ import json
 import os
 import sys
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Any, TextIO
 
 import urllib3
 
+from local.api_gateway import ApiGateway, GatewayOptions, TokenBucket
 from local.aws import MotoAWS, create_resources
 from local.braze_simulator import BrazeSimulator, SimulatorServer
-from local.lambdas import ApiGateway, LambdaOutput, LocalFunction, SqsEventSource, TokenBucket
+from local.lambda_runtime import LambdaOutput, LocalFunction
+from local.ledger import Observed, Summary, reconcile
+from local.sqs_event_source import EventSourceSettings, SqsEventSource
 from local.tcp_proxy import TcpProxy
 from local.template import ROOT, Template
-from local.workload import Sent, Summary, reconcile
+from local.workload import Sent
 from rudder_braze.app import container
 from rudder_braze.config import load_settings
 
@@ -38,37 +42,27 @@ RUN_LOGS = ROOT / ".local-run" / "logs"
 COMPRESSED_RETRY_TIMING = {"RETRY_BASE_DELAY_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "8", "RETRY_MAX_ATTEMPTS": "40"}
 
 
+@dataclass(kw_only=True, eq=False)
 class LocalStack:
-    def __init__(
-        self,
-        *,
-        braze_config: dict[str, Any] | None = None,
-        token: str = DEFAULT_TOKEN,
-        braze_key: str = DEFAULT_BRAZE_KEY,
-        api_port: int = 0,
-        braze_port: int = 0,
-        env_overrides: dict[str, str] | None = None,
-        parameters: dict[str, str] | None = None,
-        poll: bool = True,
-        breakable: tuple[str, ...] = (),
-        log_dir: Path | None = None,
-        record_requests: bool = False,
-    ) -> None:
-        self.token = token
-        self.braze_key = braze_key
-        self.simulator_server = SimulatorServer(BrazeSimulator(braze_key), port=braze_port)
+    braze_config: dict[str, Any] = field(default_factory=dict)  # the destination's config (dataCenter US-01 added)
+    token: str = DEFAULT_TOKEN
+    braze_key: str = DEFAULT_BRAZE_KEY
+    api_port: int = 0
+    braze_port: int = 0
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)  # template parameters, e.g. {"DeliveryMode": "buffered"}
+    poll: bool = True
+    breakable: tuple[str, ...] = ()  # AWS services the Lambdas reach through a proxy that a test can cut
+    log_dir: Path | None = None  # where the functions' logs go (as CloudWatch Logs); None: the console
+    record_requests: bool = False  # keep every webhook request as it arrived (self.api.received)
+
+    def __post_init__(self) -> None:
+        self.simulator_server = SimulatorServer(BrazeSimulator(self.braze_key), port=self.braze_port)
         self.aws = MotoAWS()
-        self.braze_config = {"dataCenter": "US-01", **(braze_config or {})}
-        self.env_overrides = env_overrides or {}
-        self.parameters = parameters or {}  # template parameters, e.g. {"DeliveryMode": "buffered"}
-        self.api_port = api_port
-        self.poll = poll
+        self.braze_config = {"dataCenter": "US-01", **self.braze_config}
         self.http = urllib3.PoolManager(maxsize=16, retries=False)
         self.environ_before: dict[str, str] = {}
-        self.breakable = breakable  # AWS services the Lambdas reach through a proxy that a test can cut
         self.proxies: dict[str, TcpProxy] = {}
-        self.log_dir = log_dir  # where the functions' logs go (as CloudWatch Logs); None: the console
-        self.record_requests = record_requests  # keep every webhook request as it arrived (self.api.received)
 
     @property
     def simulator(self) -> BrazeSimulator:
@@ -107,14 +101,9 @@ class LocalStack:
         binary_media_types = [kind.replace("~1", "/") for kind in api.get("BinaryMediaTypes", [])]
         (stage,) = self.template.resolve(api["MethodSettings"])
         throttle = TokenBucket(float(stage["ThrottlingRateLimit"]), int(stage["ThrottlingBurstLimit"]))
-        self.api = ApiGateway(
-            self.ingest,
-            stage="local",
-            port=self.api_port,
-            binary_media_types=binary_media_types,
-            throttle=throttle,
-            record=self.record_requests,
-        ).start()
+        options = GatewayOptions(port=self.api_port, binary_media_types=binary_media_types, throttle=throttle,
+                                 record=self.record_requests)  # fmt: skip
+        self.api = ApiGateway(self.ingest, "local", options).start()
         self.sqs = self.aws.client("sqs")
         queue = self.template.physical["RetryQueue"]
         (retry_events,) = self.template.resolve(list(self.template.resources["RetryFunction"]["Properties"]["Events"]
@@ -122,10 +111,11 @@ class LocalStack:
         self.event_source = SqsEventSource(
             self.retry,
             self.sqs,
-            queue["Ref"],
-            queue["Arn"],
-            batch_size=int(retry_events["Properties"]["BatchSize"]),
-            concurrency=int(retry_events["Properties"]["ScalingConfig"]["MaximumConcurrency"]),
+            (queue["Ref"], queue["Arn"]),
+            EventSourceSettings(
+                batch_size=int(retry_events["Properties"]["BatchSize"]),
+                concurrency=int(retry_events["Properties"]["ScalingConfig"]["MaximumConcurrency"]),
+            ),
         )
         self.event_sources = [self.event_source]
         for mapping in self.template.of_type("AWS::Lambda::EventSourceMapping").values():
@@ -135,11 +125,12 @@ class LocalStack:
                 SqsEventSource(
                     self.retry,
                     self.sqs,
-                    source["Ref"],
-                    source["Arn"],
-                    batch_size=int(properties["BatchSize"]),
-                    window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
-                    concurrency=int(properties["ScalingConfig"]["MaximumConcurrency"]),
+                    (source["Ref"], source["Arn"]),
+                    EventSourceSettings(
+                        batch_size=int(properties["BatchSize"]),
+                        window_seconds=float(properties.get("MaximumBatchingWindowInSeconds", 0)),
+                        concurrency=int(properties["ScalingConfig"]["MaximumConcurrency"]),
+                    ),
                 )
             )
         if self.poll:
@@ -216,14 +207,8 @@ class LocalStack:
     def ledger(self, events: list[dict[str, Any]], sent: list[Sent]) -> Summary:
         """Event by event, what the simulator stored against what the mapping says (see local.workload)."""
         objects = json.loads(self.http.request("GET", self.simulator_server.url + "/_sim/objects").data)["objects"]
-        return reconcile(
-            events,
-            settings=load_settings(self.braze_config),
-            sent=sent,
-            stored=objects,
-            dead_letters=self.dead_letters(),
-            braze_stats=self.simulator.stats(),
-        )
+        observed = Observed(objects, self.dead_letters(), self.simulator.stats())
+        return reconcile(events, load_settings(self.braze_config), sent, observed)
 
     def dead_letters(self) -> list[dict[str, Any]]:
         """Every message in the dead-letter queue, with its reason (read, then made visible again)."""

@@ -4,6 +4,7 @@ come from the template itself, so the local stack cannot drift from what is depl
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,21 +67,23 @@ class Template:
         if len(value) != 1:
             return {k: self.resolve(v) for k, v in value.items()}
         ((key, arg),) = value.items()
-        if key == "Ref":
-            return self._ref(arg)
-        if key == "Fn::GetAtt":
-            logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
-            return self.physical[logical][attribute]
-        if key == "Fn::Sub":
-            text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
-            return re.sub(r"\$\{([^}]+)\}", lambda m: str(variables.get(m.group(1), self._sub_name(m.group(1)))), text)
-        if key == "Fn::If":
-            return self.resolve(arg[1] if self.condition(arg[0]) else arg[2])
-        if key == "Fn::Equals":
-            return self.resolve(arg[0]) == self.resolve(arg[1])
-        if key == "Fn::Not":
-            return not self.resolve(arg[0])
-        return {key: self.resolve(arg)}
+        intrinsic: Callable[[Any], Any] | None = {
+            "Ref": self._ref,
+            "Fn::GetAtt": self._get_att,
+            "Fn::Sub": self._sub,
+            "Fn::If": lambda a: self.resolve(a[1] if self.condition(a[0]) else a[2]),
+            "Fn::Equals": lambda a: self.resolve(a[0]) == self.resolve(a[1]),
+            "Fn::Not": lambda a: not self.resolve(a[0]),
+        }.get(key)
+        return intrinsic(arg) if intrinsic is not None else {key: self.resolve(arg)}
+
+    def _get_att(self, arg: Any) -> Any:
+        logical, attribute = arg if isinstance(arg, list) else arg.split(".", 1)
+        return self.physical[logical][attribute]
+
+    def _sub(self, arg: Any) -> str:
+        text, variables = (arg, {}) if isinstance(arg, str) else (arg[0], self.resolve(arg[1]))
+        return re.sub(r"\$\{([^}]+)\}", lambda m: str(variables.get(m.group(1), self._sub_name(m.group(1)))), text)
 
     def _sub_name(self, name: str) -> Any:
         if "." in name:

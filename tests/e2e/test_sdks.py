@@ -23,8 +23,9 @@ from typing import Any
 
 import pytest
 
+from local.ledger import profiles
 from local.stack import LocalStack
-from local.workload import Sent, profiles
+from local.workload import Sent
 from tests.conftest import ROOT
 from tests.e2e.test_pipeline import MODES, start
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from local.lambdas import FunctionTimedOut, LocalFunction
+from local.lambda_runtime import FunctionTimedOut, LocalFunction
 from local.template import FunctionSpec
 
 

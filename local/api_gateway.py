@@ -1,0 +1,243 @@
+"""API Gateway, locally: an HTTP server that turns each request into the REST API proxy event (payload 1.0) API
+Gateway would send, for the routes the template declares. A body whose Content-Type matches the API's binary
+media types arrives base64-encoded, any other as text (bytes that are not UTF-8 mangled, as a REST API mangles
+them); a body over API Gateway's 10 MB payload limit is read and answered 413; requests over the stage's
+throttling (rate and burst) are answered 429; a function that crashed or timed out is answered 502."""
+
+from __future__ import annotations
+
+import base64
+import fnmatch
+import re
+import socket
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from local.lambda_runtime import LocalFunction
+
+JSON = dict[str, Any]
+API_PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's own request size limit (10 MB)
+_READ_CHUNK = 1024 * 1024
+
+
+class TokenBucket:
+    """API Gateway's stage throttling: ``rate`` requests per second on average, up to ``burst`` at once."""
+
+    def __init__(self, rate: float, burst: int) -> None:
+        self.rate, self.burst = rate, burst
+        self.tokens, self.at = float(burst), time.monotonic()
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        with self.lock:
+            now = time.monotonic()
+            self.tokens = min(self.burst, self.tokens + (now - self.at) * self.rate)
+            self.at = now
+            if self.tokens < 1:
+                return False
+            self.tokens -= 1
+            return True
+
+
+class PayloadTooLarge(Exception):
+    """The request body is over API Gateway's payload limit (it has been read and discarded)."""
+
+
+def _is_binary(content_type: str | None, binary_media_types: list[str]) -> bool:
+    """API Gateway's test: does the request's media type match one of the API's binary media types?"""
+    if not content_type:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return any(fnmatch.fnmatchcase(media_type, pattern.lower()) for pattern in binary_media_types)
+
+
+def _route_pattern(path: str) -> re.Pattern[str]:
+    return re.compile("^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
+
+
+@dataclass(frozen=True)
+class GatewayOptions:
+    host: str = "127.0.0.1"
+    port: int = 3000
+    binary_media_types: list[str] = field(default_factory=list)
+    throttle: TokenBucket | None = None  # the stage's throttling
+    record: bool = False  # keep every request as it arrived
+
+
+class ApiGateway:
+    """The REST API of the template on ``127.0.0.1:port``, without the stage prefix (as ``sam local start-api``)."""
+
+    def __init__(self, function: LocalFunction, stage: str, options: GatewayOptions | None = None) -> None:
+        options = options or GatewayOptions()
+        host, port, record = options.host, options.port, options.record
+        binary_media_types, throttle = options.binary_media_types, options.throttle
+        self.function = function
+        self.stage = stage
+        self.binary_media_types = binary_media_types or []
+        self.throttle = throttle  # the stage's throttling: over it, API Gateway answers 429 without invoking
+        self.throttled = 0
+        # With ``record``: every request as it arrived ``(path, headers, body)``, for tests of what real clients send.
+        self.record = record
+        self.received: list[tuple[str, dict[str, str], bytes]] = []
+        self.routes = [
+            (
+                event["Properties"]["Method"].upper(),
+                event["Properties"]["Path"],
+                _route_pattern(event["Properties"]["Path"]),
+            )
+            for event in function.spec.events.values()
+            if event["Type"] == "Api"
+        ]
+        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
+        self.httpd.daemon_threads = True
+        self.host = host
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="api-gateway", daemon=True)
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.httpd.server_address[1]}"
+
+    def start(self) -> ApiGateway:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def proxy_event(self, method: str, path: str, headers: dict[str, str], body: bytes, source_ip: str) -> JSON | None:
+        bare = path.split("?", 1)[0]
+        for route_method, resource, pattern in self.routes:
+            match = pattern.match(bare)
+            if match and route_method == method:
+                content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
+                if _is_binary(content_type, self.binary_media_types):
+                    text, encoded = base64.b64encode(body).decode(), True
+                else:
+                    text, encoded = body.decode("utf-8", "replace"), False
+                return {
+                    "resource": resource,
+                    "path": bare,
+                    "httpMethod": method,
+                    "headers": headers,
+                    "multiValueHeaders": {k: [v] for k, v in headers.items()},
+                    "queryStringParameters": None,
+                    "multiValueQueryStringParameters": None,
+                    "pathParameters": match.groupdict() or None,
+                    "stageVariables": None,
+                    "requestContext": {
+                        "resourcePath": resource,
+                        "httpMethod": method,
+                        "path": f"/{self.stage}{bare}",
+                        "stage": self.stage,
+                        "requestId": str(uuid.uuid4()),
+                        "requestTimeEpoch": int(time.time() * 1000),
+                        "identity": {"sourceIp": source_ip},
+                        "accountId": "123456789012",
+                        "apiId": "local",
+                    },
+                    "body": text if body else None,
+                    "isBase64Encoded": encoded,
+                }
+        return None
+
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        return type("Handler", (_GatewayHandler,), {"gateway": self})
+
+
+_JSON_TYPE = {"Content-Type": "application/json"}
+
+
+def _function_answer(result: JSON) -> tuple[int, bytes, dict[str, str]]:
+    """A Lambda proxy result as API Gateway answers it."""
+    payload = result.get("body") or ""
+    raw = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode()
+    headers = {k: str(v) for k, v in (result.get("headers") or {}).items()}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers[key] = ", ".join(str(v) for v in values)
+    return int(result.get("statusCode", 200)), raw, headers
+
+
+class _GatewayHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    gateway: ApiGateway
+
+    def setup(self) -> None:
+        super().setup()
+        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stalls
+
+    def log_message(self, format: str, *args: Any) -> None:
+        return
+
+    def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
+        self.send_response(status)
+        for key, value in headers.items():
+            self.send_header(key, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    def _read(self, length: int) -> bytes:
+        """Up to the payload limit; past it, read on and discard, so the sender gets its 413."""
+        body = bytearray()
+        while length > 0:
+            chunk = self.rfile.read(min(_READ_CHUNK, length))
+            if not chunk:
+                break
+            length -= len(chunk)
+            if len(body) <= API_PAYLOAD_LIMIT:
+                body += chunk
+        return bytes(body)
+
+    def _chunked(self) -> bytearray:
+        body = bytearray()
+        while size := int(self.rfile.readline().split(b";", 1)[0].strip() or b"0", 16):
+            chunk = self._read(size)
+            if len(body) <= API_PAYLOAD_LIMIT:
+                body += chunk
+            self.rfile.readline()  # the CRLF after each chunk
+        while self.rfile.readline().strip():  # trailers, up to the empty line
+            pass
+        return body
+
+    def _body(self) -> bytes:
+        if "chunked" in (self.headers.get("Transfer-Encoding") or "").lower():
+            body = self._chunked()
+        else:
+            body = bytearray(self._read(int(self.headers.get("Content-Length") or 0)))
+        if len(body) > API_PAYLOAD_LIMIT:
+            raise PayloadTooLarge
+        return bytes(body)
+
+    def _outcome(self) -> tuple[int, bytes, dict[str, str]]:
+        gateway = self.gateway
+        try:
+            body = self._body()
+        except PayloadTooLarge:
+            return 413, b'{"message":"Request Too Long"}', _JSON_TYPE
+        if gateway.throttle is not None and not gateway.throttle.take():
+            gateway.throttled += 1
+            return 429, b'{"message":"Too Many Requests"}', _JSON_TYPE
+        headers = dict(self.headers.items())
+        if gateway.record:
+            gateway.received.append((self.path, headers, body))
+        event = gateway.proxy_event(self.command, self.path, headers, body, self.client_address[0])
+        if event is None:
+            return 403, b'{"message":"Missing Authentication Token"}', _JSON_TYPE
+        try:
+            return _function_answer(gateway.function.invoke(event))
+        except Exception:  # as API Gateway answers for a function that crashed (or timed out)
+            return 502, b'{"message": "Internal server error"}', _JSON_TYPE
+
+    def _any(self) -> None:
+        self._answer(*self._outcome())
+
+    def __getattr__(self, name: str) -> Any:
+        # Every method (do_GET, do_QUERY, …): unknown routes and methods get API Gateway's 403, not 501.
+        if name.startswith("do_"):
+            return self._any
+        raise AttributeError(name)

@@ -1,0 +1,3 @@
+from local.braze_simulator.server import main
+
+main()
