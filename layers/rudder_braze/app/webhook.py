@@ -19,14 +19,14 @@ from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from rudder_braze.app.auth import is_authorized
 from rudder_braze.errors import InputError
 from rudder_braze.mapping.transform import SUPPORTED_TYPES
 from rudder_braze.rudderstack.body import BodyError, decode_body
 from rudder_braze.rudderstack.inputs import events_of, fill_server_fields, loads
-from rudder_braze.usecases.ingest import IngestResult, IngestService
+from rudder_braze.usecases.ingest import IngestResult
 
 log = logging.getLogger("rudder_braze")
 
@@ -128,10 +128,16 @@ def _log_refused(route: str, body: Mapping[str, Any]) -> None:
         )  # fmt: skip
 
 
+class Ingest(Protocol):
+    """The use case the webhook hands a body's events to (:class:`rudder_braze.usecases.ingest.IngestService`)."""
+
+    def handle(self, events: list[Any], remaining_ms: Callable[[], int]) -> IngestResult: ...
+
+
 class Webhook:
     def __init__(
         self,
-        service: Callable[[], IngestService],
+        service: Callable[[], Ingest],
         tokens: Callable[[], list[str | None]],
         max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
         max_events: int = DEFAULT_MAX_EVENTS,
