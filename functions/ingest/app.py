@@ -51,7 +51,7 @@ def _received_at() -> float | None:
 def _ingest(route: str) -> Response[Any]:
     headers = dict(app.current_event.headers or {})
     remaining_ms = app.lambda_context.get_remaining_time_in_millis
-    return _respond(container.webhook().handle(route, headers, _raw_body(), remaining_ms, _received_at()))
+    return _respond(container.current().webhook.handle(route, headers, _raw_body(), remaining_ms, _received_at()))
 
 
 @app.get("/health")

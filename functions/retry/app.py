@@ -39,8 +39,11 @@ def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, list[dic
         )
         for r in raw_records
     ]
-    from_delivery_queue = bool(raw_records) and container.is_delivery_queue(raw_records[0].get("eventSourceARN", ""))
-    service = container.delivery_service() if from_delivery_queue else container.retry_service()
+    app_container = container.current()
+    from_delivery_queue = bool(raw_records) and app_container.is_delivery_queue(
+        raw_records[0].get("eventSourceARN", "")
+    )
+    service = app_container.delivery_service if from_delivery_queue else app_container.retry_service
     result = service.handle(records, context.get_remaining_time_in_millis)
     publish(metrics, result.counts, result.latencies_ms)
     return {"batchItemFailures": [{"itemIdentifier": message_id} for message_id in result.failed]}

@@ -98,7 +98,7 @@ def test_partial_errors_are_traced_to_their_records_and_not_retried(stack: Local
     messages = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     sqs_id = {json.loads(m["Body"])["messageId"]: m["MessageId"] for m in messages}
     records = [QueueRecord(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in messages]
-    result = container.delivery_service().handle(records, lambda: 30000)
+    result = container.current().delivery_service.handle(records, lambda: 30000)
     assert result.failed == []  # nothing to retry: Braze will refuse that purchase whenever it is sent
     assert result.partial_errors == {sqs_id["u2-t2"]: ["purchases[0]: 'quantity' is not valid"]}
     assert [e["name"] for e in stored(stack, "events")] == ["Viewed"]

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from rudder_braze.app.auth import is_authorized
 from rudder_braze.errors import InputError
+from rudder_braze.limits import MAX_BODY_BYTES, MAX_EVENTS
 from rudder_braze.mapping.transform import SUPPORTED_TYPES
 from rudder_braze.rudderstack.body import BodyError, decode_body
 from rudder_braze.rudderstack.inputs import events_of, fill_server_fields, loads
@@ -30,8 +31,6 @@ from rudder_braze.usecases.ingest import IngestResult
 
 log = logging.getLogger("rudder_braze")
 
-DEFAULT_MAX_BODY_BYTES = 4 * 1024 * 1024  # RudderStack's own HTTP API limit for a batch
-DEFAULT_MAX_EVENTS = 1000
 _JSON_MEDIA_TYPES = ("application/json", "text/json", "text/plain")
 # Codes of the answers the use case builds (the SDKs read ``code`` and ``message`` from every non-200 answer).
 _SERVICE_CODES = {400: "invalid_events", 503: "retry_later"}
@@ -139,8 +138,8 @@ class Webhook:
         self,
         service: Callable[[], Ingest],
         tokens: Callable[[], list[str | None]],
-        max_body_bytes: int = DEFAULT_MAX_BODY_BYTES,
-        max_events: int = DEFAULT_MAX_EVENTS,
+        max_body_bytes: int = MAX_BODY_BYTES,
+        max_events: int = MAX_EVENTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._service = service
