@@ -82,6 +82,28 @@ def test_api_stage_is_the_environment_with_throttling_and_access_logs(template: 
     assert properties["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogs", "Arn"]}
 
 
+def test_the_api_has_no_second_stage_without_throttling_or_logs(template: Template) -> None:
+    """SAM's implicit deployment stage ("Stage") would serve the same routes with neither."""
+    (deployment,) = resources(template, "AWS::ApiGateway::Deployment").values()
+    assert "StageName" not in deployment["Properties"]
+    assert len(resources(template, "AWS::ApiGateway::Stage")) == 1
+
+
+def test_the_accounts_cloudwatch_role_is_set_before_the_stage_logs_and_outlives_the_stack(template: Template) -> None:
+    account = template["Resources"]["ApiGatewayAccount"]
+    role = template["Resources"]["ApiGatewayCloudWatchRole"]
+    assert account["Properties"]["CloudWatchRoleArn"] == {"Fn::GetAtt": ["ApiGatewayCloudWatchRole", "Arn"]}
+    assert {account["DeletionPolicy"], role["DeletionPolicy"]} == {"Retain"}
+    assert "AmazonAPIGatewayPushToCloudWatchLogs" in json.dumps(role["Properties"]["ManagedPolicyArns"])
+    assert account["Condition"] == role["Condition"] == "CreateApiGatewayLoggingRole"
+    ready = template["Resources"]["ApiGatewayAccountReady"]
+    assert ready["Metadata"]["Account"] == {"Fn::If": ["CreateApiGatewayLoggingRole", {"Ref": "ApiGatewayAccount"}, ""]}
+    (stage,) = resources(template, "AWS::ApiGateway::Stage").values()
+    api_resources = [r for r in template["Resources"].values() if r["Type"].startswith("AWS::ApiGateway::")]
+    assert any("ApiGatewayAccountReady" in r.get("DependsOn", []) for r in api_resources)
+    assert stage["Properties"]["AccessLogSetting"]
+
+
 def test_alarms_watch_dead_letters_retry_age_and_ingest_errors(template: Template) -> None:
     alarms = resources(template, "AWS::CloudWatch::Alarm")
     assert alarms["DeadLetterAlarm"]["Properties"]["MetricName"] == "ApproximateNumberOfMessagesVisible"
