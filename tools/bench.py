@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import bench_buffered
+import bench_calls
 import bench_deadline
 import bench_delivery
 import performance_doc
@@ -137,6 +138,10 @@ def main() -> int:
             key = f"{mode}_{braze}"
             print(f"  {mode:<8} Braze {braze:<8} {figures[f'ingest_max_events_fresh_users_ms_{key}']:8.0f}"
                   f"  ({figures[f'ingest_max_events_fresh_users_status_{key}']:.0f})")  # fmt: skip
+    figures.update(bench_calls.calls_figures())
+    print(
+        "AWS calls per event: " + ", ".join(f"{path} {figures[f'calls_{path}_aws']:.2f}" for path in bench_calls.PATHS)
+    )
     bench_delivery.chart(paced, unpaced, ROOT / "docs" / "performance-rate-limit.png")
     performance_doc.write(ROOT / "docs" / "performance.md", figures)
     print(json.dumps({k: round(v, 3) for k, v in figures.items()}))

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from bench_calls import PATHS
+
 # RudderStack's own transformer on this machine kind, on the same workload (from the project's reference data).
 RUDDERSTACK = {
     "transform_us": 21.0,
@@ -67,6 +69,30 @@ def _cost_rows(figures: dict[str, float]) -> list[str]:
             f" | ${dynamodb_cost:,.2f} | ${total:,.2f} |"
         )
     return rows
+
+
+def _calls_section(figures: dict[str, float]) -> list[str]:
+    """The calls counted per event on each path (tools/bench_calls.py)."""
+    paths = list(PATHS)
+    calls = sorted({key.removeprefix(f"calls_{path}_") for key in figures for path in paths
+                    if key.startswith(f"calls_{path}_") and not key.endswith("_aws")})  # fmt: skip
+    rows = [f"| `{call}` | " + " | ".join(f"{figures.get(f'calls_{path}_{call}', 0.0):.2f}" for path in paths) + " |"
+            for call in calls]  # fmt: skip
+    return [
+        "## Calls per event, counted",
+        "",
+        "Every AWS call the functions made and every request Braze received, per event, on the local stack (200",
+        "events of 60 users, one per webhook call; `tools/bench_calls.py`). Columns: "
+        + "; ".join(f"**{path}**: {what}" for path, what in PATHS.items())
+        + ". The event source mappings' own SQS",
+        "receives and deletes (Lambda's pollers) are not counted.",
+        "",
+        "| call | " + " | ".join(paths) + " |",
+        "|---|" + "---:|" * len(paths),
+        *rows,
+        "| **AWS calls in all** | " + " | ".join(f"**{figures[f'calls_{path}_aws']:.2f}**" for path in paths) + " |",
+        "",
+    ]
 
 
 def write(path: Path, figures: dict[str, float]) -> None:
@@ -190,5 +216,6 @@ def write(path: Path, figures: dict[str, float]) -> None:
         f"{figures['braze_requests_per_1000_buffered_measured']:.0f} per 1,000 buffered, out of a workspace budget"
         " of 3,000 requests per 3 s shared with every other tool that writes to Braze.",
         "",
+        *_calls_section(figures),
     ]
     path.write_text("\n".join(lines), encoding="utf-8")
