@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import pytest
+
 from local.template import Template as LocalTemplate
 from tests.infrastructure.expanded import Template, resources, statements
 
@@ -137,3 +139,21 @@ def test_buffered_mode_grants_exactly_what_each_function_does_with_the_delivery_
 
     assert granted("IngestRole") == ["sqs:SendMessage"]
     assert granted("RetryRole") == ["sqs:DeleteMessage", "sqs:GetQueueAttributes", "sqs:ReceiveMessage"]
+
+
+@pytest.mark.parametrize("mode", ["direct", "buffered"])
+def test_the_retry_role_grants_only_the_state_calls_its_mode_makes(template: Template, mode: str) -> None:
+    """What the retry function calls (docs/performance.md, calls counted): progress read in batches, saved and
+    cleared one by one, turns and counts updated; in buffered mode also the second-copy marks and fingerprints,
+    written in batches. Never GetItem (only the ingest's claims read one item)."""
+    actions: set[str] = set()
+    for entry in template["Resources"]["RetryRole"]["Properties"]["Policies"][0]["PolicyDocument"]["Statement"]:
+        statement = entry
+        if "Fn::If" in entry:
+            condition, when_true, when_false = entry["Fn::If"]
+            statement = when_true if condition == "BufferedDelivery" and mode == "buffered" else when_false
+        if statement == {"Ref": "AWS::NoValue"} or statement["Resource"] != {"Fn::GetAtt": ["StateTable", "Arn"]}:
+            continue
+        actions.update([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
+    expected = {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert actions == expected | ({"dynamodb:BatchWriteItem"} if mode == "buffered" else set())

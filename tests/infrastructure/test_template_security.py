@@ -56,7 +56,7 @@ def test_queues_and_table_are_the_only_data_resources_granted(template: Template
     }
     for role in ("IngestRole", "RetryRole"):
         tables = [s["Resource"] for s in statements(template, role) if "dynamodb:" in str(s["Action"])]
-        assert tables == [{"Fn::GetAtt": ["StateTable", "Arn"]}]
+        assert tables and all(table == {"Fn::GetAtt": ["StateTable", "Arn"]} for table in tables)
 
 
 def test_no_secret_value_is_in_the_template() -> None:
