@@ -9,15 +9,14 @@ from __future__ import annotations
 import base64
 import fnmatch
 import re
-import socket
 import threading
 import time
 import uuid
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.lambda_runtime import LocalFunction
+from local.loopback import LoopbackServer, QuietHandler
 
 JSON = dict[str, Any]
 API_PAYLOAD_LIMIT = 10 * 1024 * 1024  # API Gateway's own request size limit (10 MB)
@@ -92,22 +91,19 @@ class ApiGateway:
             for event in function.spec.events.values()
             if event["Type"] == "Api"
         ]
-        self.httpd = ThreadingHTTPServer((host, port), self._handler_class())
-        self.httpd.daemon_threads = True
-        self.host = host
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="api-gateway", daemon=True)
+        handler = type("Handler", (_GatewayHandler,), {"gateway": self})
+        self.server = LoopbackServer(handler, host, port, "api-gateway")
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.httpd.server_address[1]}"
+        return self.server.url
 
     def start(self) -> ApiGateway:
-        self.thread.start()
+        self.server.start()
         return self
 
     def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        self.server.stop()
 
     def proxy_event(self, method: str, path: str, headers: dict[str, str], body: bytes, source_ip: str) -> JSON | None:
         bare = path.split("?", 1)[0]
@@ -145,9 +141,6 @@ class ApiGateway:
                 }
         return None
 
-    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
-        return type("Handler", (_GatewayHandler,), {"gateway": self})
-
 
 _JSON_TYPE = {"Content-Type": "application/json"}
 
@@ -162,16 +155,8 @@ def _function_answer(result: JSON) -> tuple[int, bytes, dict[str, str]]:
     return int(result.get("statusCode", 200)), raw, headers
 
 
-class _GatewayHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _GatewayHandler(QuietHandler):
     gateway: ApiGateway
-
-    def setup(self) -> None:
-        super().setup()
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)  # no 40 ms Nagle stalls
-
-    def log_message(self, format: str, *args: Any) -> None:
-        return
 
     def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
         self.send_response(status)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 # Braze's default limits: /users/track 3,000 per 3 s; identify/merge/delete share 20,000 per minute; subscription
@@ -34,15 +35,16 @@ class Faults:
 
     def injected(self, roll: float, rng: random.Random) -> tuple[int | str, str] | None:
         """The fault a request whose draw is ``roll`` meets, if any: its status (``"dropped"``: no answer,
-        ``"timeout"``: held, then no answer) and message."""
-        for rate, fault in ((self.throttle_rate, "throttle"), (self.error_rate, "error"), (self.drop_rate, "dropped"),
-                            (self.timeout_rate, "timeout")):  # fmt: skip
+        ``"timeout"``: held, then no answer) and message. Each fault takes its share of [0, 1) in turn."""
+        faults: list[tuple[float, Callable[[], tuple[int | str, str]]]] = [
+            (self.throttle_rate, lambda: (429, "Rate limit exceeded")),
+            (self.error_rate, lambda: (rng.choice([500, 502, 503]), "Internal Server Error")),
+            (self.drop_rate, lambda: ("dropped", "")),
+            (self.timeout_rate, lambda: ("timeout", "")),
+        ]
+        for rate, fault in faults:
             if roll < rate:
-                if fault == "throttle":
-                    return 429, "Rate limit exceeded"
-                if fault == "error":
-                    return rng.choice([500, 502, 503]), "Internal Server Error"
-                return fault, ""
+                return fault()
             roll -= rate
         return None
 

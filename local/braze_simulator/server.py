@@ -6,14 +6,13 @@ import argparse
 import contextlib
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable
 from dataclasses import asdict
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 from local.braze_simulator.simulator import BrazeSimulator
+from local.loopback import LoopbackServer, QuietHandler
 
 JSON = dict[str, Any]
 
@@ -35,18 +34,8 @@ _VIEWS: dict[str, Callable[[BrazeSimulator], JSON]] = {
 }
 
 
-class _SimulatorHandler(BaseHTTPRequestHandler):
-    protocol_version = "HTTP/1.1"
+class _SimulatorHandler(QuietHandler):
     simulator: BrazeSimulator
-
-    def setup(self) -> None:
-        super().setup()
-        # Headers and body leave in separate writes: without this, Nagle's algorithm and delayed ACKs add 40 ms to
-        # every keep-alive request.
-        self.request.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def log_message(self, format: str, *args: Any) -> None:  # quiet: tests and the demo print their own
-        return
 
     def _send(self, status: int, body: JSON | str, headers: JSON | None = None) -> None:
         payload = (json.dumps(body) if not isinstance(body, str) else body).encode()
@@ -88,28 +77,13 @@ class _SimulatorHandler(BaseHTTPRequestHandler):
         self._send(status, body, headers)
 
 
-class SimulatorServer:
+class SimulatorServer(LoopbackServer):
     """The simulator on a loopback port, in a background thread."""
 
     def __init__(self, simulator: BrazeSimulator | None = None, host: str = "127.0.0.1", port: int = 0) -> None:
         self.simulator = simulator or BrazeSimulator()
-        self.host = host
-        handler = type("Handler", (_SimulatorHandler,), {"simulator": self.simulator})
-        self.httpd = ThreadingHTTPServer((host, port), handler)
-        self.httpd.daemon_threads = True
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="braze-simulator", daemon=True)
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.httpd.server_address[1]}"
-
-    def start(self) -> SimulatorServer:
-        self.thread.start()
-        return self
-
-    def stop(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        super().__init__(type("Handler", (_SimulatorHandler,), {"simulator": self.simulator}), host, port,
+                         "braze-simulator")  # fmt: skip
 
 
 def main() -> None:
