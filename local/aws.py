@@ -14,13 +14,16 @@ import boto3
 import urllib3
 
 from local.template import ROOT, Template
+from rudder_braze.adapters.aws import AwsClients
 
-DUMMY_CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_SESSION_TOKEN": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
+# What boto3 needs to sign a call that moto accepts (moto checks nothing); the region is the template's.
+CLIENT_OPTIONS = {
+    "region_name": "us-east-1",
+    "aws_access_key_id": "testing",
+    "aws_secret_access_key": "testing",
+    "aws_session_token": "testing",
 }
+SERVICES = ("dynamodb", "sqs", "ssm")
 
 
 def free_port() -> int:
@@ -31,13 +34,11 @@ def free_port() -> int:
 
 
 class MotoAWS:
-    """``moto_server`` in its own process on loopback (its own core, as AWS would be); ``environ`` is what a
-    process needs to reach it with boto3."""
+    """``moto_server`` in its own process on loopback (its own core, as AWS would be)."""
 
     def __init__(self, port: int | None = None) -> None:
         self.port = port or free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
-        self.environ = {**DUMMY_CREDENTIALS, "AWS_ENDPOINT_URL": self.endpoint}
         self.process: subprocess.Popen[bytes] | None = None
 
     def start(self) -> MotoAWS:
@@ -57,7 +58,6 @@ class MotoAWS:
                 if time.monotonic() > deadline or self.process.poll() is not None:
                     raise RuntimeError("moto_server did not start") from None
                 time.sleep(0.1)
-        os.environ.update(self.environ)
         return self
 
     def stop(self) -> None:
@@ -69,8 +69,13 @@ class MotoAWS:
                 self.process.kill()
 
     def client(self, service: str) -> Any:
+        """A client for the harness's own calls (creating resources, reading queues)."""
         factory: Any = boto3.client  # one factory for every service name (the stubs type each name apart)
-        return factory(service, endpoint_url=self.endpoint, region_name="us-east-1")
+        return factory(service, endpoint_url=self.endpoint, **CLIENT_OPTIONS)
+
+    def clients(self, endpoints: dict[str, str] | None = None) -> AwsClients:
+        """The clients a function uses: moto's endpoint, or the one ``endpoints`` names for a service."""
+        return AwsClients(dict.fromkeys(SERVICES, self.endpoint) | (endpoints or {}), CLIENT_OPTIONS)
 
 
 _QUEUE_ATTRIBUTES = (

@@ -18,6 +18,9 @@ from types import ModuleType
 from typing import Any, TextIO
 
 from local.template import FunctionSpec
+from rudder_braze.adapters.aws import AwsClients
+from rudder_braze.app.container import Container, provided
+from rudder_braze.app.settings import AppSettings
 
 JSON = dict[str, Any]
 
@@ -95,10 +98,24 @@ class LocalFunction:
     :data:`LOCAL_UNRESERVED_CONCURRENCY`) invocations at once, each instance one invocation at a time, as Lambda
     runs them. An invocation beyond the limit waits for an instance (Lambda would throttle it: an SQS event source
     then polls again later). The instances share this process's modules, so Powertools' logger keys and metrics of
-    concurrent invocations can mix in the local output."""
+    concurrent invocations can mix in the local output.
 
-    def __init__(self, spec: FunctionSpec, output: LambdaOutput | None = None, log: TextIO | None = None) -> None:
+    The handler runs with a container built from the function's own environment (the template's, with
+    ``overrides``) and AWS clients reaching ``aws``'s endpoints (:func:`rudder_braze.app.container.provided`), so two
+    functions with different settings run side by side and the process's environment is left alone."""
+
+    def __init__(
+        self,
+        spec: FunctionSpec,
+        aws: AwsClients,
+        overrides: dict[str, str] | None = None,
+        output: LambdaOutput | None = None,
+        log: TextIO | None = None,
+    ) -> None:
         self.spec = spec
+        self.aws = aws
+        self.environment = {**spec.environment, **(overrides or {})}
+        self._container: Container | None = None
         self.output, self.log = output, log
         self.concurrency = spec.reserved_concurrency or LOCAL_UNRESERVED_CONCURRENCY
         self.instances = threading.BoundedSemaphore(self.concurrency)
@@ -107,6 +124,22 @@ class LocalFunction:
         self.invocations = 0
         self.timeouts = 0
         self._module: ModuleType | None = None
+
+    @property
+    def container(self) -> Container:
+        """The execution environment's objects, built at its first invocation (a bad setting fails that one, as on
+        Lambda)."""
+        with self._loading:
+            if self._container is None:
+                self._container = Container(AppSettings.from_environ(self.environment), self.aws)
+            return self._container
+
+    def cold_start(self, overrides: dict[str, str] | None = None) -> None:
+        """The next invocation starts a new execution environment (settings and secrets read again), with
+        ``overrides`` added to the function's environment, as a configuration change or a deploy does."""
+        with self._loading:
+            self.environment.update(overrides or {})
+            self._container = None
 
     def _handler(self) -> Any:
         with self._loading:
@@ -145,7 +178,10 @@ class LocalFunction:
 
         def run() -> None:
             try:
-                with self.output.to(self.log) if self.output is not None else contextlib.nullcontext():
+                with (
+                    self.output.to(self.log) if self.output is not None else contextlib.nullcontext(),
+                    provided(self.container),
+                ):
                     outcome["result"] = self._handler()(event, context)
             except InvocationStopped:
                 pass  # past the deadline: nobody waits for this answer

@@ -6,6 +6,11 @@
 
 Everything the deployed stack is made of is read from ``template.yaml``; only the Braze host is swapped for
 the simulator (``restEndpoint``) and, where a caller asks for it, a few tuning variables (retry delays).
+
+Each function gets its own settings and AWS endpoints (:class:`local.lambda_runtime.LocalFunction`); the process's
+environment is touched only for Powertools' own variables (log level, metrics namespace, tracing), which Powertools
+reads from the environment, on Lambda as here, and which the template sets alike for both functions. When the logs
+go to files, ``sys.stdout`` is routed per invocation thread, as Lambda hands a function's output to CloudWatch Logs.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from local.sqs_event_source import EventSourceSettings, SqsEventSource
 from local.tcp_proxy import TcpProxy
 from local.template import ROOT, Template
 from local.workload import Sent
-from rudder_braze.app import container
 from rudder_braze.config import load_settings
 
 # Local-only credentials: the simulator and the local webhook accept these, nothing else does.
@@ -61,7 +65,7 @@ class LocalStack:
         self.aws = MotoAWS()
         self.braze_config = {"dataCenter": "US-01", **self.braze_config}
         self.http = urllib3.PoolManager(maxsize=16, retries=False)
-        self.environ_before: dict[str, str] = {}
+        self.powertools_environ_before: dict[str, str | None] = {}
         self.proxies: dict[str, TcpProxy] = {}
 
     @property
@@ -69,7 +73,6 @@ class LocalStack:
         return self.simulator_server.simulator
 
     def start(self) -> LocalStack:
-        self.environ_before = dict(os.environ)
         self.simulator_server.start()
         self.aws.start()
         config = {**self.braze_config, "restEndpoint": self.simulator_server.url}
@@ -86,17 +89,16 @@ class LocalStack:
             self.output = LambdaOutput(sys.stdout)
             sys.stdout = self.output
             self.logs = [(self.log_dir / f"{name}.log").open("a", encoding="utf-8") for name in ("ingest", "retry")]
-        self.ingest = LocalFunction(
-            self.template.function("IngestFunction"), self.output, self.logs[0] if self.logs else None
-        )
-        self.retry = LocalFunction(
-            self.template.function("RetryFunction"), self.output, self.logs[1] if self.logs else None
-        )
-        os.environ.update({**self.retry.spec.environment, **self.ingest.spec.environment, **self.env_overrides})
-        for service in self.breakable:
-            self.proxies[service] = TcpProxy(self.aws.port)
-            os.environ[f"AWS_ENDPOINT_URL_{service.upper()}"] = self.proxies[service].url
-        container.reset()
+        self.proxies = {service: TcpProxy(self.aws.port) for service in self.breakable}
+        endpoints = {service: proxy.url for service, proxy in self.proxies.items()}
+        logs = dict(zip(("ingest", "retry"), self.logs, strict=False))
+        functions = {}
+        for name, logical in (("ingest", "IngestFunction"), ("retry", "RetryFunction")):
+            spec = self.template.function(logical)
+            aws = self.aws.clients(endpoints)  # one set of clients per function, as each runs in its own sandbox
+            functions[name] = LocalFunction(spec, aws, self.env_overrides, self.output, logs.get(name))
+        self.ingest, self.retry = functions["ingest"], functions["retry"]
+        self._set_powertools_environ()
         api = self.template.resources["WebhookApi"]["Properties"]
         binary_media_types = [kind.replace("~1", "/") for kind in api.get("BinaryMediaTypes", [])]
         (stage,) = self.template.resolve(api["MethodSettings"])
@@ -150,9 +152,28 @@ class LocalStack:
             sys.stdout = self.output.console
         for log in self.logs:
             log.close()
-        container.reset()
-        os.environ.clear()
-        os.environ.update(self.environ_before)
+        for name, value in self.powertools_environ_before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    def _set_powertools_environ(self) -> None:
+        """Powertools' variables of the functions' environments into this process's (see the module's doc)."""
+        # The service name differs, but each handler names its own service in code: it is not needed here.
+        ingest, retry = ({k: v for k, v in f.environment.items()
+                          if k.startswith("POWERTOOLS_") and k != "POWERTOOLS_SERVICE_NAME"}
+                         for f in (self.ingest, self.retry))  # fmt: skip
+        if ingest != retry:
+            raise RuntimeError(f"the functions' Powertools settings differ: {ingest} and {retry}")
+        self.powertools_environ_before = {name: os.environ.get(name) for name in ingest}
+        os.environ.update(ingest)
+
+    def cold_start(self, overrides: dict[str, str] | None = None) -> None:
+        """Both functions start new execution environments at their next invocation (settings and secrets read
+        again), with ``overrides`` added to their environments."""
+        for function in (self.ingest, self.retry):
+            function.cold_start(overrides)
 
     def __enter__(self) -> LocalStack:
         return self

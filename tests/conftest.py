@@ -1,13 +1,17 @@
-"""Shared test helpers: the optional ../shared reference data, and settings shortcuts."""
+"""Shared test helpers: the optional ../shared reference data, and the local stack every test level starts."""
 
 from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
+
+if TYPE_CHECKING:
+    from local.stack import LocalStack
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED = Path(os.environ.get("RUDDER_BRAZE_SHARED", ROOT.parent / "shared"))
@@ -23,3 +27,23 @@ def shared_file(relative: str) -> Path:
 
 def shared_json(relative: str) -> Any:
     return json.loads(shared_file(relative).read_text(encoding="utf-8"))
+
+
+StartStack = Callable[..., "LocalStack"]
+
+
+@pytest.fixture
+def start_stack() -> Iterator[StartStack]:
+    """Starts a local stack with ``LocalStack``'s options; every stack the test started is stopped when it ends."""
+    from local.stack import LocalStack
+
+    started: list[LocalStack] = []
+
+    def start(**options: Any) -> LocalStack:
+        stack = LocalStack(**options).start()
+        started.append(stack)
+        return stack
+
+    yield start
+    for stack in reversed(started):
+        stack.stop()

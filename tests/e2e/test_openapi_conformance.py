@@ -21,11 +21,8 @@ schema = schemathesis.openapi.from_path(str(ROOT / "docs" / "openapi.yaml"))
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
-    local = LocalStack(log_dir=Path(tmp_path_factory.mktemp("logs")), poll=False).start()
-    try:
+    with LocalStack(log_dir=Path(tmp_path_factory.mktemp("logs")), poll=False).start() as local:  # one per module
         yield local
-    finally:
-        local.stop()
 
 
 @schema.parametrize()

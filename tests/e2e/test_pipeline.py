@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,29 +12,12 @@ import pytest
 from local.stack import LocalStack
 from local.workload import RudderStackSender, Sent, batches, generate
 from tests.conftest import ROOT
-
-CONFIG = {"dataCenter": "US-01", "sendPurchaseEventWithExtraProperties": True}
-# Retry timing compressed so a storm drains within the test (and attempts scaled up to cover the same span as the
-# template's 10 attempts over about half an hour); everything else is the template's.
-FAST = {"RETRY_BASE_DELAY_SECONDS": "0.5", "RETRY_MAX_DELAY_SECONDS": "4", "RETRY_MAX_ATTEMPTS": "60"}
-MODES = {"direct": {"DeliveryMode": "direct"}, "buffered": {"DeliveryMode": "buffered"}}  # template defaults else
-
-
-def start(tmp_path: Path, mode: str = "direct", **options: Any) -> LocalStack:
-    env = {**FAST, **options.pop("env", {})}
-    parameters = {**MODES[mode], **options.pop("parameters", {})}
-    return LocalStack(
-        braze_config=CONFIG, env_overrides=env, parameters=parameters, log_dir=tmp_path / "logs", **options
-    ).start()
+from tests.e2e.conftest import MODES, StartPipeline
 
 
 @pytest.fixture(params=list(MODES))
-def stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[LocalStack]:
-    local = start(tmp_path, request.param)
-    try:
-        yield local
-    finally:
-        local.stop()
+def stack(request: pytest.FixtureRequest, start: StartPipeline) -> LocalStack:
+    return start(request.param)
 
 
 def accepted(stack: LocalStack) -> int:
@@ -106,54 +87,45 @@ def test_a_request_braze_refuses_for_good_lands_in_the_dlq_with_its_reason(stack
     assert dead["body"]["messageId"] == "doomed-1" and "blacklisted" in dead["reason"]
 
 
-def test_ssm_unreachable_after_warm_up_does_not_stop_delivery(tmp_path: Path) -> None:
-    stack = start(tmp_path, breakable=("ssm",), env={"SECRETS_MAX_AGE": "1"})
-    try:
-        assert stack.post("/v1/track", {"userId": "u-1", "event": "Warm", "messageId": "warm-1"})[0] == 200
-        stack.proxies["ssm"].cut()
-        time.sleep(1.5)  # the cached secrets are now older than their max age: a refresh is attempted and fails
-        status, body = stack.post("/v1/track", {"userId": "u-2", "event": "Cold", "messageId": "cold-1"})
-        assert (status, body["delivered"]) == (200, 1)
-        assert {s.obj["name"] for s in stack.simulator.stored if s.kind == "events"} == {"Warm", "Cold"}
-    finally:
-        stack.stop()
+def test_ssm_unreachable_after_warm_up_does_not_stop_delivery(start: StartPipeline) -> None:
+    stack = start(breakable=("ssm",), env={"SECRETS_MAX_AGE": "1"})
+    assert stack.post("/v1/track", {"userId": "u-1", "event": "Warm", "messageId": "warm-1"})[0] == 200
+    stack.proxies["ssm"].cut()
+    time.sleep(1.5)  # the cached secrets are now older than their max age: a refresh is attempted and fails
+    status, body = stack.post("/v1/track", {"userId": "u-2", "event": "Cold", "messageId": "cold-1"})
+    assert (status, body["delivered"]) == (200, 1)
+    assert {s.obj["name"] for s in stack.simulator.stored if s.kind == "events"} == {"Warm", "Cold"}
 
 
 @pytest.mark.parametrize("mode", list(MODES))
-def test_sqs_refusing_the_enqueue_answers_5xx_and_the_retry_loses_nothing(tmp_path: Path, mode: str) -> None:
-    stack = start(tmp_path, mode, breakable=("sqs",))
-    try:
-        stack.simulator.set_faults({"throttle_rate": 1.0})
-        stack.proxies["sqs"].cut()
-        event = {"userId": "u-1", "event": "Queued", "messageId": "q-1"}
-        status, _ = stack.post("/v1/track", event)
-        assert status == 503  # RudderStack will retry: nothing was accepted that could be lost
-        stack.proxies["sqs"].restore()
-        status, body = stack.post("/v1/track", event)  # RudderStack's retry, same messageId
-        assert (status, body["queued"]) == (200, 1)  # queued, and a 200 on an SDK route
-        stack.simulator.set_faults({"throttle_rate": 0.0})
-        assert stack.wait_until_drained(timeout=60)
-        assert [s.obj["name"] for s in stack.simulator.stored if s.kind == "events"] == ["Queued"]
-    finally:
-        stack.stop()
+def test_sqs_refusing_the_enqueue_answers_5xx_and_the_retry_loses_nothing(start: StartPipeline, mode: str) -> None:
+    stack = start(mode, breakable=("sqs",))
+    stack.simulator.set_faults({"throttle_rate": 1.0})
+    stack.proxies["sqs"].cut()
+    event = {"userId": "u-1", "event": "Queued", "messageId": "q-1"}
+    status, _ = stack.post("/v1/track", event)
+    assert status == 503  # RudderStack will retry: nothing was accepted that could be lost
+    stack.proxies["sqs"].restore()
+    status, body = stack.post("/v1/track", event)  # RudderStack's retry, same messageId
+    assert (status, body["queued"]) == (200, 1)  # queued, and a 200 on an SDK route
+    stack.simulator.set_faults({"throttle_rate": 0.0})
+    assert stack.wait_until_drained(timeout=60)
+    assert [s.obj["name"] for s in stack.simulator.stored if s.kind == "events"] == ["Queued"]
 
 
-def test_a_body_over_api_gateways_limit_is_answered_413_not_dropped(tmp_path: Path) -> None:
-    stack = start(tmp_path)
-    try:
-        body = b'{"batch": ["' + b"x" * (11 * 1024 * 1024) + b'"]}'
-        status, answer = stack.post("/v1/batch", body)
-        assert status == 413 and answer == {"message": "Request Too Long"}  # API Gateway's own answer
-        chunked = stack.http.request(
-            "POST", stack.api.url + "/v1/batch", body=iter([body[:1024], body[1024:]]), chunked=True,
-            headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
-        )  # fmt: skip
-        assert chunked.status == 413
-        small = json.dumps({"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": "c-1"}]}).encode()
-        chunked_ok = stack.http.request(
-            "POST", stack.api.url + "/v1/batch", body=iter([small[:10], small[10:]]), chunked=True,
-            headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
-        )  # fmt: skip
-        assert chunked_ok.status == 200 and json.loads(chunked_ok.data)["delivered"] == 1
-    finally:
-        stack.stop()
+def test_a_body_over_api_gateways_limit_is_answered_413_not_dropped(start: StartPipeline) -> None:
+    stack = start()
+    body = b'{"batch": ["' + b"x" * (11 * 1024 * 1024) + b'"]}'
+    status, answer = stack.post("/v1/batch", body)
+    assert status == 413 and answer == {"message": "Request Too Long"}  # API Gateway's own answer
+    chunked = stack.http.request(
+        "POST", stack.api.url + "/v1/batch", body=iter([body[:1024], body[1024:]]), chunked=True,
+        headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert chunked.status == 413
+    small = json.dumps({"batch": [{"type": "track", "userId": "u", "event": "E", "messageId": "c-1"}]}).encode()
+    chunked_ok = stack.http.request(
+        "POST", stack.api.url + "/v1/batch", body=iter([small[:10], small[10:]]), chunked=True,
+        headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},
+    )  # fmt: skip
+    assert chunked_ok.status == 200 and json.loads(chunked_ok.data)["delivered"] == 1

@@ -16,7 +16,7 @@ import shutil
 import subprocess
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +27,7 @@ from local.ledger import profiles
 from local.stack import LocalStack
 from local.workload import Sent
 from tests.conftest import ROOT
-from tests.e2e.test_pipeline import MODES, start
+from tests.e2e.conftest import MODES, StartPipeline
 
 JSON = dict[str, Any]
 NODE_SENDER = ROOT / "tests" / "e2e" / "sdk_node" / "send.js"
@@ -145,13 +145,9 @@ def received_events(stack: LocalStack) -> tuple[list[JSON], list[str]]:
 
 
 @pytest.fixture(params=[(sdk, mode) for sdk in SENDERS for mode in MODES], ids=lambda p: f"{p[0]}-{p[1]}")
-def sdk_stack(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[str, LocalStack]]:
+def sdk_stack(request: pytest.FixtureRequest, start: StartPipeline) -> tuple[str, LocalStack]:
     sdk, mode = request.param
-    local = start(tmp_path, mode, record_requests=True)
-    try:
-        yield sdk, local
-    finally:
-        local.stop()
+    return sdk, start(mode, record_requests=True)
 
 
 def test_sdk_at_its_defaults_delivers_journey_batches_and_bursts_once_each(sdk_stack: tuple[str, LocalStack]) -> None:
@@ -197,61 +193,55 @@ def test_sdk_at_its_defaults_delivers_journey_batches_and_bursts_once_each(sdk_s
 
 
 @pytest.mark.parametrize("sdk", list(SENDERS))
-def test_sdk_treats_a_4xx_as_final_and_retries_a_5xx_until_it_is_accepted(sdk: str, tmp_path: Path) -> None:
+def test_sdk_treats_a_4xx_as_final_and_retries_a_5xx_until_it_is_accepted(sdk: str, start: StartPipeline) -> None:
     """A wrong write key (401) is not sent again; an answer 503 (SQS out of reach while Braze throttles, so
     nothing could be delivered or queued) is sent again, with the same messageIds, and then stored once."""
-    stack = start(tmp_path, "direct", record_requests=True, breakable=("sqs",))
-    try:
-        refused = SENDERS[sdk](stack.api.url, "wrong-key", stamped("k", journey("k")[:1], 0))
-        assert len(refused) == 1, refused  # the SDK reported the batch as failed
-        assert len(stack.api.received) == 1  # and did not send it again
-        stack.api.received.clear()
+    stack = start("direct", record_requests=True, breakable=("sqs",))
+    refused = SENDERS[sdk](stack.api.url, "wrong-key", stamped("k", journey("k")[:1], 0))
+    assert len(refused) == 1, refused  # the SDK reported the batch as failed
+    assert len(stack.api.received) == 1  # and did not send it again
+    stack.api.received.clear()
 
-        stack.simulator.set_faults({"throttle_rate": 1.0})
-        stack.proxies["sqs"].cut()
+    stack.simulator.set_faults({"throttle_rate": 1.0})
+    stack.proxies["sqs"].cut()
 
-        def heal_when_sent_again() -> None:  # the first attempt fails (503 or, past the deadline, 502); then heal
-            deadline = time.monotonic() + 120
-            while len(stack.api.received) < 2 and time.monotonic() < deadline:
-                time.sleep(0.05)
-            stack.proxies["sqs"].restore()
-            stack.simulator.set_faults({"throttle_rate": 0.0})
+    def heal_when_sent_again() -> None:  # the first attempt fails (503 or, past the deadline, 502); then heal
+        deadline = time.monotonic() + 120
+        while len(stack.api.received) < 2 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stack.proxies["sqs"].restore()
+        stack.simulator.set_faults({"throttle_rate": 0.0})
 
-        healed = threading.Thread(target=heal_when_sent_again, daemon=True)
-        healed.start()
-        calls = stamped("r", journey("r")[:3], 0)
-        assert SENDERS[sdk](stack.api.url, stack.token, calls) == []  # retried until accepted
-        healed.join()
-        assert len(stack.api.received) >= 2  # the 5xx and at least one retry of the same body
-        first, again = (_message_ids(request) for request in stack.api.received[:2])
-        assert first == again and first  # the same batch, sent again (the Node SDK sends its first call alone)
-        assert stack.wait_until_drained(timeout=60)
-        events, _ = received_events(stack)
-        summary = stack.ledger(events, [Sent(events=events, first_sent=0.0)])
-        assert (summary.delivered, summary.duplicates, summary.lost) == (3, 0, 0), summary.problems
-    finally:
-        stack.stop()
+    healed = threading.Thread(target=heal_when_sent_again, daemon=True)
+    healed.start()
+    calls = stamped("r", journey("r")[:3], 0)
+    assert SENDERS[sdk](stack.api.url, stack.token, calls) == []  # retried until accepted
+    healed.join()
+    assert len(stack.api.received) >= 2  # the 5xx and at least one retry of the same body
+    first, again = (_message_ids(request) for request in stack.api.received[:2])
+    assert first == again and first  # the same batch, sent again (the Node SDK sends its first call alone)
+    assert stack.wait_until_drained(timeout=60)
+    events, _ = received_events(stack)
+    summary = stack.ledger(events, [Sent(events=events, first_sent=0.0)])
+    assert (summary.delivered, summary.duplicates, summary.lost) == (3, 0, 0), summary.problems
 
 
 @pytest.mark.parametrize("sdk", list(SENDERS))
-def test_sdk_and_the_stages_throttling(sdk: str, tmp_path: Path) -> None:
+def test_sdk_and_the_stages_throttling(sdk: str, start: StartPipeline) -> None:
     """The API stage throttled to one request per 5 s (burst 1): every SDK sends a 429'd batch again. The Python
     SDKs keep at it (with backoff) until it is accepted; RudderStack's Node SDK tries 3 more times within about a
     second and then fails the batch's calls (the README's advice: a burst limit above what the senders burst)."""
     throttled = {"ApiRateLimit": "0.2", "ApiBurstLimit": "1"}
-    stack = start(tmp_path, "direct", record_requests=True, parameters=throttled)
-    try:
-        calls = stamped("t", many("t", 150, 0), 0)  # more than one SDK batch, sent back to back
-        errors = SENDERS[sdk](stack.api.url, stack.token, calls)
-        events, _ = received_events(stack)
-        summary = stack.ledger(events, [Sent(events=events, first_sent=0.0)])
-        assert (summary.duplicates, summary.lost) == (0, 0), summary.problems
-        if sdk == "rudder-sdk-node":
-            assert stack.api.throttled >= 4  # a batch tried 4 times before its calls failed
-            assert errors and set(errors) == {"Too Many Requests"}
-            assert summary.delivered + len(errors) == 150  # what it gave up on is reported, the rest stored once
-        else:
-            assert stack.api.throttled >= 1 and errors == []
-            assert summary.delivered == 150
-    finally:
-        stack.stop()
+    stack = start("direct", record_requests=True, parameters=throttled)
+    calls = stamped("t", many("t", 150, 0), 0)  # more than one SDK batch, sent back to back
+    errors = SENDERS[sdk](stack.api.url, stack.token, calls)
+    events, _ = received_events(stack)
+    summary = stack.ledger(events, [Sent(events=events, first_sent=0.0)])
+    assert (summary.duplicates, summary.lost) == (0, 0), summary.problems
+    if sdk == "rudder-sdk-node":
+        assert stack.api.throttled >= 4  # a batch tried 4 times before its calls failed
+        assert errors and set(errors) == {"Too Many Requests"}
+        assert summary.delivered + len(errors) == 150  # what it gave up on is reported, the rest stored once
+    else:
+        assert stack.api.throttled >= 1 and errors == []
+        assert summary.delivered == 150

@@ -63,7 +63,7 @@ def test_sqs_never_dead_letters_before_the_bridge_does(template: Template) -> No
     them), each receive counting towards maxReceiveCount: the bridge's attempt limit, at its highest, must end an
     event's life before SQS's count does, for the deployed timing and for the local runs' compressed ones."""
     from local.stack import COMPRESSED_RETRY_TIMING
-    from tests.e2e.test_pipeline import FAST
+    from tests.e2e.conftest import FAST
 
     max_receives = template["Resources"]["RetryQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"]
     retry = template["Resources"]["RetryFunction"]["Properties"]

@@ -12,20 +12,16 @@ from typing import Any
 import pytest
 
 from local.stack import LocalStack
-from tests.conftest import ROOT
+from tests.conftest import ROOT, StartStack
 
 QUIET = {"POWERTOOLS_LOG_LEVEL": "WARNING", "POWERTOOLS_METRICS_DISABLED": "true"}
 EVENTS = ROOT / "events"
 
 
 @pytest.fixture
-def stack() -> Iterator[LocalStack]:
+def stack(start_stack: StartStack) -> LocalStack:
     # No background poller: each test drives the retry queue itself, one batch at a time.
-    local = LocalStack(poll=False, env_overrides={**QUIET, "RETRY_BASE_DELAY_SECONDS": "0"}).start()
-    try:
-        yield local
-    finally:
-        local.stop()
+    return start_stack(poll=False, env_overrides={**QUIET, "RETRY_BASE_DELAY_SECONDS": "0"})
 
 
 def sample(name: str) -> dict[str, Any]:

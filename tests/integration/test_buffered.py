@@ -4,31 +4,22 @@ Handlers run in-process against moto's server and the Braze simulator; each test
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+import logging
 from typing import Any
 
 import pytest
 
 from local.stack import LocalStack
-from rudder_braze.app import container
 from rudder_braze.usecases.queue_batch import QueueRecord
+from tests.conftest import StartStack
 from tests.integration.conftest import QUIET, api_event, ingest, stored
 
 BUFFERED = {"DeliveryMode": "buffered", "DeliveryBatchWindowSeconds": "1", "DeliveryBatchSize": "500"}
 
 
-def start(**options: Any) -> LocalStack:
-    env = {**QUIET, "RETRY_BASE_DELAY_SECONDS": "0", **options.pop("env", {})}
-    return LocalStack(poll=False, parameters=BUFFERED, env_overrides=env, **options).start()
-
-
 @pytest.fixture
-def stack() -> Iterator[LocalStack]:
-    local = start()
-    try:
-        yield local
-    finally:
-        local.stop()
+def stack(start_stack: StartStack) -> LocalStack:
+    return start_stack(poll=False, parameters=BUFFERED, env_overrides={**QUIET, "RETRY_BASE_DELAY_SECONDS": "0"})
 
 
 def delivery_batch(stack: LocalStack) -> int:
@@ -89,7 +80,9 @@ def test_a_batch_is_packed_into_few_requests_and_each_users_attributes_coalesced
     assert len(stored(stack, "events")) == 60
 
 
-def test_partial_errors_are_traced_to_their_records_and_not_retried(stack: LocalStack) -> None:
+def test_partial_errors_are_traced_to_their_records_and_not_retried(
+    stack: LocalStack, domain_logs: list[logging.LogRecord]
+) -> None:
     products = [{"product_id": "p1", "price": 3, "quantity": 500}]
     bad = track("u2", 2, "Order Completed", currency="USD", products=products)
     good = track("u1", 1)  # Braze refuses the purchase (quantity 1..100), not the request
@@ -98,9 +91,13 @@ def test_partial_errors_are_traced_to_their_records_and_not_retried(stack: Local
     messages = stack.sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]
     sqs_id = {json.loads(m["Body"])["messageId"]: m["MessageId"] for m in messages}
     records = [QueueRecord(m["MessageId"], m["ReceiptHandle"], m["Body"]) for m in messages]
-    result = container.current().delivery_service.handle(records, lambda: 30000)
+    result = stack.retry.container.delivery_service.handle(records, lambda: 30000)
     assert result.failed == []  # nothing to retry: Braze will refuse that purchase whenever it is sent
-    assert result.partial_errors == {sqs_id["u2-t2"]: ["purchases[0]: 'quantity' is not valid"]}
+    refused = [r.__dict__ for r in domain_logs if r.getMessage() == "Braze refused part of an event"]
+    assert [(r["messageId"], r["sqsMessageId"], r["errors"]) for r in refused] == [
+        ("u2-t2", sqs_id["u2-t2"], ["purchases[0]: 'quantity' is not valid"])
+    ]
+    assert result.counts["PartialErrors"] == 1
     assert [e["name"] for e in stored(stack, "events")] == ["Viewed"]
     assert depth(stack, "RetryQueue") == 0
 
@@ -150,26 +147,23 @@ def fingerprint_items(stack: LocalStack) -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("mode", ["direct", "buffered"])
-def test_support_dedup_sends_only_changed_attributes_across_invocations(mode: str) -> None:
-    stack = LocalStack(
+def test_support_dedup_sends_only_changed_attributes_across_invocations(mode: str, start_stack: StartStack) -> None:
+    stack = start_stack(
         poll=False,
         parameters={**BUFFERED, "DeliveryMode": mode},
         braze_config={"supportDedup": True},
         env_overrides=QUIET,
-    ).start()
-    try:
-        bodies = [
-            [identify("u1", 1, plan="pro", seats=3)],
-            [identify("u1", 2, plan="pro", seats=3)],  # nothing changed: no attribute write
-            [identify("u1", 3, plan="team", seats=3, coupon=None)],  # plan changed; a null the bridge never sent
-        ]
-        for body in bodies:
-            assert ingest(stack, api_event(body))[0] in (200, 202)
-            if mode == "buffered":
-                delivery_batch(stack)
-        writes = [{k: v for k, v in a.items() if k != "external_id"} for a in stored(stack, "attributes")]
-        assert writes == [{"plan": "pro", "seats": 3}, {"plan": "team", "coupon": None}]
-        (item,) = fingerprint_items(stack)
-        assert item["id"]["S"] == "fp#ext:u1" and int(item["expiration"]["N"]) > 0
-    finally:
-        stack.stop()
+    )
+    bodies = [
+        [identify("u1", 1, plan="pro", seats=3)],
+        [identify("u1", 2, plan="pro", seats=3)],  # nothing changed: no attribute write
+        [identify("u1", 3, plan="team", seats=3, coupon=None)],  # plan changed; a null the bridge never sent
+    ]
+    for body in bodies:
+        assert ingest(stack, api_event(body))[0] in (200, 202)
+        if mode == "buffered":
+            delivery_batch(stack)
+    writes = [{k: v for k, v in a.items() if k != "external_id"} for a in stored(stack, "attributes")]
+    assert writes == [{"plan": "pro", "seats": 3}, {"plan": "team", "coupon": None}]
+    (item,) = fingerprint_items(stack)
+    assert item["id"]["S"] == "fp#ext:u1" and int(item["expiration"]["N"]) > 0

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 
 from local.stack import LocalStack
 from tests import strategies
+from tests.conftest import StartStack
 from tests.integration.conftest import api_event, ingest, queued_messages, sample
 
 TRACK = sample("track")
@@ -112,13 +113,13 @@ def test_no_body_or_header_gets_a_5xx(stack: LocalStack, body: bytes, extra: dic
     assert isinstance(answer, dict)
 
 
-def test_no_secret_leaks_on_any_path(tmp_path: Path) -> None:
+def test_no_secret_leaks_on_any_path(tmp_path: Path, start_stack: StartStack) -> None:
     secrets = ("recognisable-braze-key-4242", "recognisable-token-4242")
     # Logs at INFO and metrics on, written where Lambda would send them (CloudWatch Logs): files here.
-    stack = LocalStack(
+    stack = start_stack(
         token=secrets[1], braze_key=secrets[0], poll=False, env_overrides={"RETRY_BASE_DELAY_SECONDS": "0"},
         log_dir=tmp_path,
-    ).start()  # fmt: skip
+    )  # fmt: skip
     # Every log record, whole (message and every extra field), wherever its handlers write in this process.
     records = _RecordCapture()
     loggers = [logging.getLogger(name) for name in ("rudder_braze", "rudder-braze-ingest", "rudder-braze-retry")]
@@ -129,7 +130,7 @@ def test_no_secret_leaks_on_any_path(tmp_path: Path) -> None:
     finally:
         for logger in loggers:
             logger.removeHandler(records)
-        stack.stop()
+        stack.stop()  # the logs are read whole: after the functions have flushed them
     everything += "".join(path.read_text() for path in tmp_path.glob("*.log")) + "\n".join(records.lines)
     assert '"EventsReceived"' in everything and "Braze refused an event for good" in everything  # all was read
     for secret in secrets:

@@ -108,13 +108,11 @@ def test_previous_token_is_accepted_during_rotation(stack: LocalStack) -> None:
     ssm.put_parameter(
         Name="/rudder-braze/local/webhook-previous-token", Value="old-token", Type="SecureString", Overwrite=True
     )
-    from rudder_braze.app import container
-
-    container.reset()  # a new container reads the rotated parameters
+    stack.cold_start()  # a new execution environment reads the rotated parameters
     assert ingest(stack, api_event(sample("track"), headers={"Authorization": "Bearer old-token"}))[0] == 200
     # The rotation window ends: the previous token is set to "-" and is refused, with the same answer as any other.
     ssm.put_parameter(Name="/rudder-braze/local/webhook-previous-token", Value="-", Type="SecureString", Overwrite=True)
-    container.reset()
+    stack.cold_start()
     status, body = ingest(stack, api_event(sample("page"), headers={"Authorization": "Bearer old-token"}))
     assert (status, body) == (401, {"code": "unauthorized", "message": "unauthorized", "error": "unauthorized"})
 

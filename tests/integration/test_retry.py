@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import os
 import time
 from typing import Any
 
 import pytest
 
 from local.stack import LocalStack
-from rudder_braze.app import container
 from tests.integration.conftest import EVENTS, api_event, ingest, queued_messages, sample, stored
 
 
@@ -75,8 +73,7 @@ def test_too_old_message_is_dead_lettered_without_another_try(stack: LocalStack)
 
 
 def test_gives_up_after_max_attempts_into_the_dead_letter_queue(stack: LocalStack) -> None:
-    os.environ["RETRY_MAX_ATTEMPTS"] = "2"
-    container.reset()
+    stack.cold_start({"RETRY_MAX_ATTEMPTS": "2"})
     queue_one(stack, sample("track"))
     stack.simulator.set_faults({"error_rate": 1.0})
     deadline = time.monotonic() + 15
@@ -146,7 +143,7 @@ def _real_receipt(stack: LocalStack, body: str) -> str:
 def test_a_users_turn_is_one_deliverys_at_a_time_and_keeps_what_braze_took(stack: LocalStack) -> None:
     from rudder_braze.adapters.aws.state import StateTable
 
-    table = StateTable(stack.template.physical["StateTable"]["Ref"], stack.aws.client("dynamodb"))
+    table = StateTable(stack.template.physical["StateTable"]["Ref"], stack.retry.aws)
     table.change_pending("u:a", 2)
     first = table.take_turn("u:a", "first", 30)
     assert first.mine and first.pending == 2 and first.written is None

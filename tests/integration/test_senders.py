@@ -7,12 +7,12 @@ import gzip
 import json
 import logging
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from local.stack import LocalStack
+from tests.conftest import StartStack
 from tests.integration.conftest import EVENTS, QUIET, api_event, ingest, sample, stored
 
 FORM = "application/x-www-form-urlencoded"  # what the Node SDK's HTTP library labels its gzip body
@@ -97,13 +97,9 @@ def test_integrations_drop_events_rudderstack_would_not_send_to_braze(
 
 
 @pytest.fixture
-def filtering_stack() -> Iterator[LocalStack]:
+def filtering_stack(start_stack: StartStack) -> LocalStack:
     config = {"eventFilteringOption": "blacklistedEvents", "blacklistedEvents": [{"eventName": "Video Played"}]}
-    local = LocalStack(poll=False, braze_config=config, env_overrides=QUIET).start()
-    try:
-        yield local
-    finally:
-        local.stop()
+    return start_stack(poll=False, braze_config=config, env_overrides=QUIET)
 
 
 def test_the_destination_configs_event_filtering_applies(filtering_stack: LocalStack) -> None:

@@ -9,10 +9,14 @@ every event quietly.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import replace
 from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
+from rudder_braze.adapters.aws import AwsClients
 from rudder_braze.app.settings import AppSettings
 from rudder_braze.app.webhook import Webhook
 from rudder_braze.braze.client import BrazeClient, ClientTiming
@@ -31,10 +35,12 @@ if TYPE_CHECKING:  # the AWS adapters import boto3: only on the paths that use t
 
 
 class Container:
-    """Every object a function needs, each built on first use from ``settings``."""
+    """Every object a function needs, each built on first use from ``settings``; AWS clients from ``aws`` (on Lambda
+    the default: boto3 finds region and credentials in the runtime's environment)."""
 
-    def __init__(self, settings: AppSettings) -> None:
+    def __init__(self, settings: AppSettings, aws: AwsClients | None = None) -> None:
         self.settings = settings
+        self.aws = aws or AwsClients()
         self.destination: BrazeSettings = load_settings(settings.braze_config)
 
     @cached_property
@@ -45,6 +51,7 @@ class Container:
         return SecretStore(
             {"rest_api_key": names.rest_api_key, "app_key": names.app_key, "webhook_token": names.webhook_token,
              "webhook_previous_token": names.webhook_previous_token},
+            self.aws,
             max_age=self.settings.secrets_max_age,
         )  # fmt: skip
 
@@ -74,19 +81,19 @@ class Container:
     def retry_queue(self) -> RetryQueue:
         from rudder_braze.adapters.aws.queue import RetryQueue
 
-        return RetryQueue(self.settings.retry_queue_url, self.settings.dead_letter_queue_url)
+        return RetryQueue(self.settings.retry_queue_url, self.settings.dead_letter_queue_url, self.aws)
 
     @cached_property
     def delivery_queue(self) -> DeliveryQueue:
         from rudder_braze.adapters.aws.queue import DeliveryQueue
 
-        return DeliveryQueue(self.settings.delivery_queue_url)
+        return DeliveryQueue(self.settings.delivery_queue_url, self.aws)
 
     @cached_property
     def state(self) -> StateTable:
         from rudder_braze.adapters.aws.state import StateTable
 
-        return StateTable(self.settings.state_table_name, ttl_seconds=self.settings.state_ttl_seconds)
+        return StateTable(self.settings.state_table_name, self.aws, ttl_seconds=self.settings.state_ttl_seconds)
 
     def _dedup(self) -> AttributeDedup | None:
         if not self.destination.support_dedup:
@@ -109,7 +116,7 @@ class Container:
         return IngestService(
             self._destination_with_app_key(),
             self._ports(self.braze.send, dedup=True),
-            EventGate(self.settings.state_table_name, self.settings.idempotency_ttl_seconds),
+            EventGate(self.settings.state_table_name, self.settings.idempotency_ttl_seconds, self.aws),
             buffer=self.delivery_queue if self.settings.buffered else None,
             timing=self._timing("ingest"),
         )
@@ -145,12 +152,26 @@ class Container:
         return self.settings.buffered and event_source_arn == self.settings.delivery_queue_arn
 
 
-@cache
+_provided: ContextVar[Container | None] = ContextVar("rudder_braze_container", default=None)
+
+
 def current() -> Container:
-    """This execution environment's container, from its environment, built at the first call (the cold start)."""
+    """The container of this invocation: the one its host provides (:func:`provided`), else this execution
+    environment's, read from its environment at the first call (the cold start)."""
+    return _provided.get() or _from_environ()
+
+
+@cache
+def _from_environ() -> Container:
     return Container(AppSettings.from_environ(os.environ))
 
 
-def reset() -> None:
-    """Forget the container (the local stack and the tests start each scenario from a cold start)."""
-    current.cache_clear()
+@contextmanager
+def provided(container: Container) -> Iterator[None]:
+    """Run a handler with ``container``: how the local stack runs each function with its own settings and AWS
+    endpoints, side by side in one process, without touching the process's environment."""
+    token = _provided.set(container)
+    try:
+        yield
+    finally:
+        _provided.reset(token)

@@ -45,7 +45,7 @@ class BufferedDeliveryService(OrderedSending):
         owner, turns = self._take_turns(list(events.values()), remaining_ms)
         held, sendable = self._hold_back(list(events.values()), turns, counts)
         report = self._deliver(sendable, remaining_ms, counts, latencies)
-        partial_errors = log_partial_errors(report, counts, record_of)
+        log_partial_errors(report, counts, record_of)
         unmoved, _ = self._put([*held, *report.retry], self.queue.enqueue)
         unmoved |= self._put(report.dead, self.queue.dead_letter)[0]
         moved = [event for event in [*held, *report.retry] if event.key not in unmoved]
@@ -63,4 +63,4 @@ class BufferedDeliveryService(OrderedSending):
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsQueued"] = len(moved)
         counts["EventsDeadLettered"] += len([e for e in report.dead if e.key not in unmoved])
-        return BatchResult([record_of[key].message_id for key in unmoved], counts, latencies, partial_errors)
+        return BatchResult([record_of[key].message_id for key in unmoved], counts, latencies)

@@ -17,7 +17,7 @@ from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.limits import MAX_QUEUED_EVENT_BYTES
 from rudder_braze.parallel import in_parallel
 from rudder_braze.rudderstack.identity import user_of
-from rudder_braze.rudderstack.inputs import content_key, happened_at
+from rudder_braze.rudderstack.inputs import happened_at
 from rudder_braze.usecases.ports import Buffer, Claim, Gate
 from rudder_braze.usecases.sending import REAL_TIME, BrazePorts, OrderedSending, Timing, log_partial_errors
 from rudder_braze.usecases.transform import EventResult, transform_events
@@ -100,7 +100,11 @@ class IngestService(OrderedSending):
         for event_result in transformed:
             if event_result.requests is None:
                 continue
-            key = event_result.message_id or content_key(events[event_result.index])
+            key = event_result.message_id
+            if key is None:  # the caller gives every event one (the webhook: fill_server_fields); none is made up here
+                result.rejected.append({"index": event_result.index, "messageId": None, "path": "$.messageId",
+                                        "reason": "the event has no messageId"})  # fmt: skip
+                continue
             if key in candidates:
                 result.outcomes[key] = "duplicate"
                 continue

@@ -31,7 +31,6 @@ class BatchResult:
     failed: list[str]  # SQS message ids to report as batch item failures
     counts: Counter[str] = field(default_factory=Counter)
     latencies_ms: list[float] = field(default_factory=list)
-    partial_errors: dict[str, list[str]] = field(default_factory=dict)  # SQS message id → objects Braze refused
 
 
 def read_records(

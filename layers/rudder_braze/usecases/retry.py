@@ -50,7 +50,7 @@ class RetryService(OrderedSending):
         waiting, sendable = self._hold_back(sendable, turns, counts)
         waiting_keys = {event.key for event in waiting}
         report = self._deliver(sendable, remaining_ms, counts, latencies)
-        partial_errors = log_partial_errors(report, counts, record_of)
+        log_partial_errors(report, counts, record_of)
         failed: list[str] = []
         backing_off: set[str] = set()
         for event in [*waiting, *report.retry]:
@@ -87,7 +87,7 @@ class RetryService(OrderedSending):
         self._end_turns(owner, turns, sendable, [*report.retry, *report.dead], left)
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsDeadLettered"] += len(dead)
-        return BatchResult(failed, counts, latencies, partial_errors)
+        return BatchResult(failed, counts, latencies)
 
     def _save_progress(self, event: PendingEvent, counts: Counter[str]) -> None:
         """Record what Braze has taken of an event going back to the queue. Without the record, the next attempt

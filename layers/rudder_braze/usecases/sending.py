@@ -36,17 +36,12 @@ def _count_calls(report: DeliveryReport, counts: Counter[str], latencies: list[f
 
 def log_partial_errors(
     report: DeliveryReport, counts: Counter[str], records: dict[str, QueueRecord] | None = None
-) -> dict[str, list[str]]:
-    """Log and count the objects Braze refused, per event; returns them by the SQS record they came from."""
-    by_record: dict[str, list[str]] = {}
+) -> None:
+    """Log and count the objects Braze refused, per event, with the SQS record it came from."""
     for key, errors in report.item_errors.items():
         counts["PartialErrors"] += len(errors)
-        where = {}
-        if records and key in records:
-            where["sqsMessageId"] = records[key].message_id
-            by_record[records[key].message_id] = errors
+        where = {"sqsMessageId": records[key].message_id} if records and key in records else {}
         log.warning("Braze refused part of an event", extra={"messageId": key, "errors": errors, **where})
-    return by_record
 
 
 @dataclass(frozen=True, slots=True)

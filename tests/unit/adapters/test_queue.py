@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 
+from rudder_braze.adapters.aws import AwsClients
 from rudder_braze.adapters.aws.queue import DeliveryQueue, message_bytes
 from rudder_braze.braze.requests import BrazeRequest
 from rudder_braze.delivery.message import PendingEvent
@@ -32,7 +33,7 @@ def event(key: str, size: int) -> PendingEvent:
 
 def test_batches_are_cut_by_count_and_by_bytes() -> None:
     sqs = RecordingSqs()
-    queue = DeliveryQueue("url", client=sqs)
+    queue = DeliveryQueue("url", AwsClients(built={"sqs": sqs}))
     queue.enqueue([event(f"small-{n}", 100) for n in range(10)] + [event(f"big-{n}", 120_000) for n in range(10)])
     assert sum(len(call) for call in sqs.calls) == 20
     for call in sqs.calls:
@@ -46,7 +47,7 @@ class ConnectionClosed(Exception):
 
 @pytest.mark.parametrize("error", [ConnectionClosed(), RuntimeError("boom")])
 def test_a_failed_call_names_its_cause_and_every_event_it_carried(error: Exception) -> None:
-    queue = DeliveryQueue("url", client=RecordingSqs(fail_with=error))
+    queue = DeliveryQueue("url", AwsClients(built={"sqs": RecordingSqs(fail_with=error)}))
     with pytest.raises(QueueError) as failed:
         queue.enqueue([event("a", 10), event("b", 10)])
     assert sorted(failed.value.keys) == ["a", "b"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -10,12 +11,17 @@ import pytest
 
 from local.lambda_runtime import FunctionTimedOut, LocalFunction
 from local.template import FunctionSpec
+from rudder_braze.adapters.aws import AwsClients
+
+# The least a function's environment holds (the template sets these and more).
+ENVIRONMENT = {"BRAZE_REST_KEY_PARAMETER": "/key", "RETRY_QUEUE_URL": "retry", "DEAD_LETTER_QUEUE_URL": "dead",
+               "STATE_TABLE_NAME": "state"}  # fmt: skip
 
 
 def function(tmp_path: Path, body: str, timeout: int = 1) -> LocalFunction:
     handler = tmp_path / "app.py"
     handler.write_text(f"import time\n\ndef handler(event, context):\n    {body}\n")
-    return LocalFunction(FunctionSpec("slow", handler, "handler", timeout, 128, {}))
+    return LocalFunction(FunctionSpec("slow", handler, "handler", timeout, 128, ENVIRONMENT), AwsClients())
 
 
 def test_an_invocation_past_its_timeout_is_abandoned_at_the_deadline(tmp_path: Path) -> None:
@@ -65,7 +71,26 @@ def test_invocations_run_side_by_side_up_to_the_reserved_concurrency(tmp_path: P
         "        running[0] -= 1\n"
         "    return most[0]\n"
     )
-    reserved = LocalFunction(FunctionSpec("busy", handler, "handler", 5, 128, {}, reserved_concurrency=2))
+    spec = FunctionSpec("busy", handler, "handler", 5, 128, ENVIRONMENT, reserved_concurrency=2)
+    reserved = LocalFunction(spec, AwsClients())
     with ThreadPoolExecutor(max_workers=5) as callers:
         most = max(callers.map(reserved.invoke, [{}] * 5))
     assert most == 2 and reserved.invocations == 5
+
+
+def test_each_function_runs_with_its_own_settings_and_the_process_environment_is_left_alone(tmp_path: Path) -> None:
+    handler = tmp_path / "app.py"
+    handler.write_text(
+        "from rudder_braze.app import container\n\n"
+        "def handler(event, context):\n"
+        "    settings = container.current().settings\n"
+        "    return settings.delivery_mode, settings.retry_policy.max_attempts\n"
+    )
+    spec = FunctionSpec("reader", handler, "handler", 5, 128, {**ENVIRONMENT, "DELIVERY_MODE": "buffered"})
+    buffered = LocalFunction(spec, AwsClients(), {"RETRY_MAX_ATTEMPTS": "3"})
+    direct = LocalFunction(FunctionSpec("reader", handler, "handler", 5, 128, ENVIRONMENT), AwsClients())
+    environ_before = dict(os.environ)
+    assert (buffered.invoke({}), direct.invoke({})) == (("buffered", 3), ("direct", 10))
+    buffered.cold_start({"RETRY_MAX_ATTEMPTS": "2"})  # a configuration change: a new execution environment
+    assert buffered.invoke({}) == ("buffered", 2)
+    assert dict(os.environ) == environ_before

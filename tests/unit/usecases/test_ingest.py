@@ -62,6 +62,22 @@ def test_a_half_failed_queue_write_records_what_was_queued_and_the_retry_runs_on
     assert sorted(e.key for e in queue.queued) == ["m-0", "m-1", "m-2", "m-3", "m-4", "m-5"]  # each once
 
 
+def test_an_event_without_a_messageid_is_refused_with_its_place_not_given_one_here() -> None:
+    sent: list[BrazeRequest] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        sent.append(request)
+        return THROTTLED
+
+    service = IngestService(load_settings({}), BrazePorts(send, MemoryQueue(), MemoryState()), MemoryGate())
+    unnamed = {k: v for k, v in track(1).items() if k != "messageId"}
+    answer = ingest(service, [unnamed], 8000)
+    assert answer.status == 400 and sent == []
+    assert answer.body["rejected"] == [
+        {"index": 0, "messageId": None, "path": "$.messageId", "reason": "the event has no messageId"}
+    ]
+
+
 class SlowGate(MemoryGate):
     def claim(self, message_id: str, remaining_ms: int | None) -> Claim:
         time.sleep(0.05)  # a store as slow as moto under load

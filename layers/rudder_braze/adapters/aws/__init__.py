@@ -1,20 +1,55 @@
 """Adapters between the delivery policy and AWS (SSM, SQS, DynamoDB). boto3 is imported only when one is built."""
 
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping
 from typing import Any
 
+# What each service's calls may take. boto3's defaults (60 s to connect, 60 s to read, up to 5 attempts) would let
+# one unreachable SQS or DynamoDB endpoint outlast the ingest function's 9 s. Here an endpoint that cannot be reached
+# fails a call in about 2 s (2 attempts of at most 1 s to connect, standard backoff), one that takes the call and
+# never answers in about 9 s (4 s to read each); SSM reads faster still (the cached secrets serve meanwhile).
+_READ_TIMEOUTS = {"ssm": 2}
+_DEFAULT_READ_TIMEOUT = 4
 
-def aws_client(service: str) -> Any:
-    """A boto3 client, imported on first use (boto3 costs ~180 ms of import that a 401 or a 400 never needs).
 
-    boto3's defaults (60 s to connect, 60 s to read, up to 5 attempts) would let one unreachable SQS or DynamoDB
-    endpoint outlast the ingest function's 9 s. Here an endpoint that cannot be reached fails a call in about 2 s
-    (2 attempts of at most 1 s to connect, standard backoff), one that takes the call and never answers in about
-    9 s (4 s to read each); a healthy call takes milliseconds."""
-    import boto3
-    from botocore.config import Config
+class AwsClients:
+    """Where a function's boto3 clients come from: one per service, built on first use (boto3 costs ~180 ms of
+    import that a 401 or a 400 never needs) and shared by the adapters (boto3 clients are thread-safe).
 
-    config = Config(connect_timeout=1, read_timeout=4, retries={"mode": "standard", "max_attempts": 2})
-    return boto3.client(service, config=config)  # type: ignore[call-overload]
+    On Lambda nothing is passed: boto3 finds the region and the role's credentials in the runtime's environment.
+    The local stack passes its endpoints (moto, or a proxy a test can cut) and credentials instead of changing the
+    process's environment; a test passes ready-made stand-ins as ``built``."""
+
+    def __init__(
+        self,
+        endpoint_urls: Mapping[str, str] | None = None,
+        options: Mapping[str, str] | None = None,
+        built: Mapping[str, Any] | None = None,
+    ) -> None:
+        self.endpoint_urls = dict(endpoint_urls or {})  # service → URL
+        self.options = dict(options or {})  # region_name, aws_access_key_id, ...
+        self._built: dict[str, Any] = dict(built or {})
+        self._lock = threading.Lock()
+
+    def client(self, service: str) -> Any:
+        with self._lock:
+            if service not in self._built:
+                self._built[service] = self._build(service)
+            return self._built[service]
+
+    def _build(self, service: str) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        config = Config(
+            connect_timeout=1,
+            read_timeout=_READ_TIMEOUTS.get(service, _DEFAULT_READ_TIMEOUT),
+            retries={"mode": "standard", "max_attempts": 2},
+        )
+        where = {"endpoint_url": self.endpoint_urls[service]} if service in self.endpoint_urls else {}
+        return boto3.client(service, config=config, **where, **self.options)  # type: ignore[call-overload]
 
 
 def batch_put(client: Any, table_name: str, items: list[dict[str, Any]]) -> None:

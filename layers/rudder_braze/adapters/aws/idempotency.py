@@ -18,13 +18,13 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemNotFoundError,
 )
 
-from rudder_braze.adapters.aws import aws_client, batch_put
+from rudder_braze.adapters.aws import AwsClients, batch_put
 from rudder_braze.usecases.ports import Claim
 
 
 class EventGate:
-    def __init__(self, table_name: str, expires_after_seconds: int, client: Any = None) -> None:
-        self.layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=client or aws_client("dynamodb"))
+    def __init__(self, table_name: str, expires_after_seconds: int, clients: AwsClients) -> None:
+        self.layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=clients.client("dynamodb"))
         self.layer.configure(
             IdempotencyConfig(event_key_jmespath="messageId", expires_after_seconds=expires_after_seconds),
             key_prefix="event",

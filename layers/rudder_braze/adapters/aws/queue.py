@@ -12,7 +12,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from rudder_braze.adapters.aws import aws_client
+from rudder_braze.adapters.aws import AwsClients
 from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.limits import SQS_MAX_BATCH_BYTES, SQS_MAX_BATCH_ENTRIES, SQS_MAX_VISIBILITY_SECONDS
 from rudder_braze.parallel import WORKERS, in_parallel
@@ -64,14 +64,12 @@ def _error_code(exc: Exception) -> str:
 
 
 class _Sqs:
-    def __init__(self, client: Any = None) -> None:
-        self._client = client
+    def __init__(self, clients: AwsClients) -> None:
+        self.clients = clients
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("sqs")
-        return self._client
+        return self.clients.client("sqs")
 
     def _send_lane(self, url: str, entries: list[tuple[str, dict[str, Any]]]) -> list[tuple[str, str]]:
         """Send one lane's entries in order, batch after batch; ``(key, cause)`` of each entry that failed."""
@@ -104,8 +102,8 @@ class _Sqs:
 class DeliveryQueue(_Sqs):
     """Buffered mode's delivery queue (standard SQS, so that Lambda can gather large batches over a window)."""
 
-    def __init__(self, queue_url: str, client: Any = None) -> None:
-        super().__init__(client)
+    def __init__(self, queue_url: str, clients: AwsClients) -> None:
+        super().__init__(clients)
         self.queue_url = queue_url
 
     def enqueue(self, events: Sequence[PendingEvent]) -> None:
@@ -113,8 +111,8 @@ class DeliveryQueue(_Sqs):
 
 
 class RetryQueue(_Sqs):
-    def __init__(self, queue_url: str, dead_letter_url: str, client: Any = None) -> None:
-        super().__init__(client)
+    def __init__(self, queue_url: str, dead_letter_url: str, clients: AwsClients) -> None:
+        super().__init__(clients)
         self.queue_url = queue_url
         self.dead_letter_url = dead_letter_url
 

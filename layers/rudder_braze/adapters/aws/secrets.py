@@ -11,6 +11,8 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from rudder_braze.adapters.aws import AwsClients
+
 log = logging.getLogger(__name__)
 
 
@@ -19,21 +21,19 @@ class SecretUnavailable(RuntimeError):
 
 
 class SecretStore:
-    def __init__(self, names: Mapping[str, str], max_age: int = 300, provider: Any = None) -> None:
+    def __init__(self, names: Mapping[str, str], clients: AwsClients, max_age: int = 300) -> None:
         self._names = {key: name for key, name in names.items() if name}
         self._max_age = max_age
-        self._provider = provider
+        self._clients = clients
+        self._provider: Any = None
         self._values: dict[str, str] = {}
         self._read_at = 0.0
 
     def _ssm(self) -> Any:
         if self._provider is None:
             from aws_lambda_powertools.utilities.parameters import SSMProvider
-            from botocore.config import Config
 
-            # Fail fast when SSM is unreachable: the cached values serve meanwhile.
-            config = Config(connect_timeout=1, read_timeout=2, retries={"max_attempts": 2, "mode": "standard"})
-            self._provider = SSMProvider(boto_config=config)
+            self._provider = SSMProvider(boto3_client=self._clients.client("ssm"))
         return self._provider
 
     def _refresh(self) -> None:

@@ -17,7 +17,7 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from rudder_braze.adapters.aws import aws_client, batch_put
+from rudder_braze.adapters.aws import AwsClients, batch_put
 from rudder_braze.braze.requests import BrazeRequest
 from rudder_braze.delivery.dedup import Fingerprints
 from rudder_braze.delivery.message import PendingEvent
@@ -42,16 +42,14 @@ def _ids(kind: str, identifiers: Iterable[str]) -> dict[str, str]:
 
 
 class StateTable:
-    def __init__(self, table_name: str, client: Any = None, ttl_seconds: int = 3 * 24 * 3600) -> None:
+    def __init__(self, table_name: str, clients: AwsClients, ttl_seconds: int = 3 * 24 * 3600) -> None:
         self.table_name = table_name
-        self._client = client
+        self.clients = clients
         self.ttl_seconds = ttl_seconds
 
     @property
     def client(self) -> Any:
-        if self._client is None:
-            self._client = aws_client("dynamodb")
-        return self._client
+        return self.clients.client("dynamodb")
 
     def _expiration(self) -> dict[str, str]:
         return {"N": str(int(time.time()) + self.ttl_seconds)}
