@@ -56,7 +56,7 @@ class LocalStack:
     env_overrides: dict[str, str] = field(default_factory=dict)
     parameters: dict[str, str] = field(default_factory=dict)  # template parameters, e.g. {"DeliveryMode": "buffered"}
     poll: bool = True
-    breakable: tuple[str, ...] = ()  # AWS services the Lambdas reach through a proxy that a test can cut
+    cuttable: tuple[str, ...] = ()  # AWS services the Lambdas reach through a proxy that a test can cut
     log_dir: Path | None = None  # where the functions' logs go (as CloudWatch Logs); None: the console
     record_requests: bool = False  # keep every webhook request as it arrived (self.api.received)
 
@@ -89,7 +89,7 @@ class LocalStack:
             self.output = LambdaOutput(sys.stdout)
             sys.stdout = self.output
             self.logs = [(self.log_dir / f"{name}.log").open("a", encoding="utf-8") for name in ("ingest", "retry")]
-        self.proxies = {service: TcpProxy(self.aws.port) for service in self.breakable}
+        self.proxies = {service: TcpProxy(self.aws.port) for service in self.cuttable}
         endpoints = {service: proxy.url for service, proxy in self.proxies.items()}
         logs = dict(zip(("ingest", "retry"), self.logs, strict=False))
         functions = {}

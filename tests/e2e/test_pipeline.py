@@ -88,7 +88,7 @@ def test_a_request_braze_refuses_for_good_lands_in_the_dlq_with_its_reason(stack
 
 
 def test_ssm_unreachable_after_warm_up_does_not_stop_delivery(start: StartPipeline) -> None:
-    stack = start(breakable=("ssm",), env={"SECRETS_MAX_AGE": "1"})
+    stack = start(cuttable=("ssm",), env={"SECRETS_MAX_AGE": "1"})
     assert stack.post("/v1/track", {"userId": "u-1", "event": "Warm", "messageId": "warm-1"})[0] == 200
     stack.proxies["ssm"].cut()
     time.sleep(1.5)  # the cached secrets are now older than their max age: a refresh is attempted and fails
@@ -99,7 +99,7 @@ def test_ssm_unreachable_after_warm_up_does_not_stop_delivery(start: StartPipeli
 
 @pytest.mark.parametrize("mode", list(MODES))
 def test_sqs_refusing_the_enqueue_answers_5xx_and_the_retry_loses_nothing(start: StartPipeline, mode: str) -> None:
-    stack = start(mode, breakable=("sqs",))
+    stack = start(mode, cuttable=("sqs",))
     stack.simulator.set_faults({"throttle_rate": 1.0})
     stack.proxies["sqs"].cut()
     event = {"userId": "u-1", "event": "Queued", "messageId": "q-1"}

@@ -196,7 +196,7 @@ def test_sdk_at_its_defaults_delivers_journey_batches_and_bursts_once_each(sdk_s
 def test_sdk_treats_a_4xx_as_final_and_retries_a_5xx_until_it_is_accepted(sdk: str, start: StartPipeline) -> None:
     """A wrong write key (401) is not sent again; an answer 503 (SQS out of reach while Braze throttles, so
     nothing could be delivered or queued) is sent again, with the same messageIds, and then stored once."""
-    stack = start("direct", record_requests=True, breakable=("sqs",))
+    stack = start("direct", record_requests=True, cuttable=("sqs",))
     refused = SENDERS[sdk](stack.api.url, "wrong-key", stamped("k", journey("k")[:1], 0))
     assert len(refused) == 1, refused  # the SDK reported the batch as failed
     assert len(stack.api.received) == 1  # and did not send it again

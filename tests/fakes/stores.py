@@ -10,7 +10,7 @@ from rudder_braze.braze.requests import BrazeRequest
 from rudder_braze.delivery.dedup import Fingerprints
 from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.delivery.ordering import Turn, Written
-from rudder_braze.usecases.ports import Claim, QueueError
+from rudder_braze.usecases.ports import ClaimOutcome, QueueError
 
 
 class MemoryQueue:
@@ -96,18 +96,18 @@ class RetryQueueDouble(MemoryQueue):
         super().dead_letter(events)
 
 
-class MemoryGate:
+class MemoryIdempotency:
     def __init__(self) -> None:
         self.done: dict[str, dict[str, Any]] = {}
         self.claimed: set[str] = set()
 
-    def claim(self, message_id: str, remaining_ms: int | None) -> Claim:
+    def claim(self, message_id: str, remaining_ms: int | None) -> ClaimOutcome:
         if message_id in self.done:
-            return Claim.DONE
+            return ClaimOutcome.DONE
         if message_id in self.claimed:
-            return Claim.BUSY
+            return ClaimOutcome.BUSY
         self.claimed.add(message_id)
-        return Claim.NEW
+        return ClaimOutcome.NEW
 
     def complete(self, outcomes: dict[str, dict[str, Any]]) -> None:
         self.done.update(outcomes)

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from rudder_braze.config import load_settings
 from rudder_braze.errors import InputError
-from rudder_braze.rudderstack.inputs import read_events
+from rudder_braze.rudderstack.events import read_events
 from rudder_braze.usecases.transform import pack_results, transform_events
 from tests import strategies
 

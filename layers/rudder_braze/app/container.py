@@ -111,13 +111,13 @@ class Container:
 
     @cached_property
     def ingest_service(self) -> IngestService:
-        from rudder_braze.adapters.aws.idempotency import EventGate
+        from rudder_braze.adapters.aws.idempotency import IdempotencyTable
 
         return IngestService(
             self._destination_with_app_key(),
             self._ports(self.braze.send, dedup=True),
-            EventGate(self.settings.state_table_name, self.settings.idempotency_ttl_seconds, self.aws),
-            buffer=self.delivery_queue if self.settings.buffered else None,
+            IdempotencyTable(self.settings.state_table_name, self.settings.idempotency_ttl_seconds, self.aws),
+            delivery_queue=self.delivery_queue if self.settings.buffered else None,
             timing=self._timing("ingest"),
         )
 

@@ -26,7 +26,7 @@ from rudder_braze.errors import InputError
 from rudder_braze.limits import MAX_BODY_BYTES, MAX_EVENTS
 from rudder_braze.mapping.transform import SUPPORTED_TYPES
 from rudder_braze.rudderstack.body import BodyError, decode_body
-from rudder_braze.rudderstack.inputs import events_of, fill_server_fields, loads
+from rudder_braze.rudderstack.events import events_of, fill_server_fields, loads
 from rudder_braze.usecases.ingest import IngestResult
 
 log = logging.getLogger("rudder_braze")

@@ -51,7 +51,7 @@ class DeliveryReport:
     calls: list[BrazeCall] = field(default_factory=list)
 
 
-class _Remaining:
+class _LeftToSend:
     """What one event still has to send, per phase; /users/track objects are tracked one by one."""
 
     def __init__(self, event: PendingEvent) -> None:
@@ -95,14 +95,14 @@ def _object_count(request: BrazeRequest) -> int:
 
 
 def _chunks(
-    batch: list[tuple[str, list[BrazeRequest]]], rule: TrackBatchRule, isolated: set[str], users: dict[str, str]
+    batch: list[tuple[str, list[BrazeRequest]]], track_limit: TrackBatchRule, isolated: set[str], users: dict[str, str]
 ) -> list[BrazeRequest]:
     """The batch packed, except the isolated users' events: one request (or set of requests) per event, in order.
     ``users`` maps each event's key to its user."""
-    packed = pack([item for item in batch if users[item[0]] not in isolated], rule, coalesce=True)
+    packed = pack([item for item in batch if users[item[0]] not in isolated], track_limit, coalesce=True)
     for item in batch:
         if users[item[0]] in isolated:
-            packed += pack([item], rule, coalesce=True)
+            packed += pack([item], track_limit, coalesce=True)
     return packed
 
 
@@ -114,12 +114,12 @@ class _DeliveryRun:
         self,
         events: Sequence[PendingEvent],
         send: Callable[[BrazeRequest], BrazeResponse],
-        rule: TrackBatchRule,
+        track_limit: TrackBatchRule,
         should_stop: Callable[[], bool],
     ) -> None:
-        self.send, self.rule, self.should_stop = send, rule, should_stop
+        self.send, self.track_limit, self.should_stop = send, track_limit, should_stop
         self.report = DeliveryReport()
-        self.remaining = {event.key: _Remaining(event) for event in events}
+        self.remaining = {event.key: _LeftToSend(event) for event in events}
         self.users = {event.key: event.user for event in events}
         self.failures: dict[str, Classification] = {}
         self.held_users: dict[str, Classification] = {}  # users with an update waiting: their later ones wait too
@@ -158,7 +158,7 @@ class _DeliveryRun:
 
     def send_packed(self, path: str, batch: list[tuple[str, list[BrazeRequest]]]) -> bool:
         """Whether every packed request of ``batch`` went through (``False`` at the first that did not)."""
-        for chunk in _chunks(batch, self.rule, self.isolated, self.users):
+        for chunk in _chunks(batch, self.track_limit, self.isolated, self.users):
             if self.should_stop():
                 stop = Classification(Outcome.RETRYABLE, "not sent: the invocation ran out of time")
                 for key, _ in batch:
@@ -223,7 +223,7 @@ class _DeliveryRun:
 def deliver(
     events: Sequence[PendingEvent],
     send: Callable[[BrazeRequest], BrazeResponse],
-    rule: TrackBatchRule,
+    track_limit: TrackBatchRule,
     should_stop: Callable[[], bool] = lambda: False,
 ) -> DeliveryReport:
     """Send the events' requests packed, phase by phase, and sort the events into delivered / retry / dead.
@@ -231,7 +231,7 @@ def deliver(
     ``should_stop`` is asked before each call (for example "less than two seconds of the Lambda left"): once it
     says yes, whatever is unsent is returned for retry instead of being sent.
     """
-    run = _DeliveryRun(events, send, rule, should_stop)
+    run = _DeliveryRun(events, send, track_limit, should_stop)
     for path in PHASES:
         run.send_phase(path)
     return run.sorted_out()

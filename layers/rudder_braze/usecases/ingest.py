@@ -16,9 +16,9 @@ from rudder_braze.config import BrazeSettings
 from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.limits import MAX_QUEUED_EVENT_BYTES
 from rudder_braze.parallel import in_parallel
+from rudder_braze.rudderstack.events import happened_at
 from rudder_braze.rudderstack.identity import user_of
-from rudder_braze.rudderstack.inputs import happened_at
-from rudder_braze.usecases.ports import Buffer, Claim, Gate
+from rudder_braze.usecases.ports import ClaimOutcome, DeliveryQueuePort, IdempotencyStore
 from rudder_braze.usecases.sending import REAL_TIME, BrazePorts, OrderedSending, Timing, log_partial_errors
 from rudder_braze.usecases.transform import EventResult, transform_events
 
@@ -64,14 +64,14 @@ class IngestService(OrderedSending):
         self,
         settings: BrazeSettings,
         ports: BrazePorts,
-        gate: Gate,
+        idempotency: IdempotencyStore,
         *,
-        buffer: Buffer | None = None,
+        delivery_queue: DeliveryQueuePort | None = None,
         timing: Timing = REAL_TIME,
     ) -> None:
         super().__init__(settings, ports, timing)
-        self.gate = gate
-        self.buffer = buffer  # buffered mode: accepted events go to the delivery queue instead of Braze
+        self.idempotency = idempotency
+        self.delivery_queue = delivery_queue  # buffered mode: accepted events go to the delivery queue instead of Braze
 
     def handle(self, events: list[Any], remaining_ms: Callable[[], int]) -> IngestResult:
         result = IngestResult(len(events), counts=Counter(EventsReceived=len(events)))
@@ -79,8 +79,8 @@ class IngestService(OrderedSending):
         claims_started = time.monotonic()
         fresh = self._claim(events, candidates, result, remaining_ms)
         claims_ms = (time.monotonic() - claims_started) * 1000
-        if self.buffer is not None:
-            self._buffer(fresh, self.buffer, result)
+        if self.delivery_queue is not None:
+            self._queue_for_delivery(fresh, self.delivery_queue, result)
         else:
             self._send_now(fresh, result, remaining_ms, claims_ms)
         if result.unqueued:
@@ -126,13 +126,13 @@ class IngestService(OrderedSending):
     ) -> list[PendingEvent]:
         """Claim each candidate: the events this request is the first to handle; the others are duplicates, in
         progress elsewhere, or filtered (recorded as such at once)."""
-        claims = in_parallel(lambda key: self.gate.claim(key, remaining_ms()), list(candidates))
+        claims = in_parallel(lambda key: self.idempotency.claim(key, remaining_ms()), list(candidates))
         now = self.clock()
         fresh: list[PendingEvent] = []
         for (key, candidate), claim in zip(candidates.items(), claims, strict=True):
-            if claim is Claim.DONE:
+            if claim is ClaimOutcome.DONE:
                 result.outcomes[key] = "duplicate"
-            elif claim is Claim.BUSY:
+            elif claim is ClaimOutcome.BUSY:
                 result.in_progress.append(key)
             elif candidate.filtered is not None or not candidate.requests:
                 result.outcomes[key] = "filtered"
@@ -152,9 +152,11 @@ class IngestService(OrderedSending):
         self._record({key: "filtered" for key, outcome in result.outcomes.items() if outcome == "filtered"}, result)
         return fresh
 
-    def _buffer(self, fresh: list[PendingEvent], buffer: Buffer, result: IngestResult) -> None:
+    def _queue_for_delivery(
+        self, fresh: list[PendingEvent], delivery_queue: DeliveryQueuePort, result: IngestResult
+    ) -> None:
         """Buffered mode: the accepted events go to the delivery queue."""
-        unqueued, cause = self._put(fresh, buffer.enqueue)
+        unqueued, cause = self._put(fresh, delivery_queue.enqueue)
         queued = [event for event in fresh if event.key not in unqueued]
         result.counts["EventsBuffered"] = len(queued)
         result.outcomes.update((event.key, "queued") for event in queued)
@@ -209,7 +211,7 @@ class IngestService(OrderedSending):
         if not outcomes:
             return
         try:
-            self.gate.complete({key: {"outcome": outcome} for key, outcome in outcomes.items()})
+            self.idempotency.complete({key: {"outcome": outcome} for key, outcome in outcomes.items()})
         except Exception as exc:
             result.counts["OutcomesNotSaved"] += len(outcomes)
             log.error("could not record %d events' outcomes (%s); a retry of the body after their claims expire "
@@ -220,7 +222,7 @@ class IngestService(OrderedSending):
         sender's retry of this body runs them again (and only them: the others are recorded as done)."""
         unqueued = set(result.unqueued)
         cause = RuntimeError(result.unqueued_cause)
-        in_parallel(lambda event: self.gate.release(event.key, cause), [e for e in fresh if e.key in unqueued])
+        in_parallel(lambda event: self.idempotency.release(event.key, cause), [e for e in fresh if e.key in unqueued])
         result.counts["EnqueueFailures"] += 1
         log.error("could not queue accepted events (%s); asking the sender to retry", result.unqueued_cause,
                   extra={"messageIds": result.unqueued[:20]})  # fmt: skip

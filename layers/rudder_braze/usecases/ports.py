@@ -15,7 +15,9 @@ from rudder_braze.delivery.ordering import Turn, Written
 Send = Callable[[BrazeRequest], BrazeResponse]
 
 
-class Claim(enum.Enum):
+class ClaimOutcome(enum.Enum):
+    """What claiming a messageId found."""
+
     NEW = "new"  # first time seen: go ahead
     DONE = "done"  # handled before
     BUSY = "busy"  # another invocation is handling it right now
@@ -29,25 +31,33 @@ class QueueError(RuntimeError):
         self.keys = keys
 
 
-class Queue(Protocol):
+class RetryQueuePort(Protocol):
+    """The FIFO retry queue (one message group per user) and its dead-letter queue: what Braze could not take now
+    waits there, in each user's order."""
+
     def enqueue(self, events: Sequence[PendingEvent]) -> None: ...
     def dead_letter(self, events: Sequence[PendingEvent]) -> None: ...
     def retry_later(self, receipt_handle: str, seconds: int) -> None: ...
 
 
-class Buffer(Protocol):
+class DeliveryQueuePort(Protocol):
     """The delivery queue of buffered mode: accepted events wait there to be packed into few Braze requests."""
 
     def enqueue(self, events: Sequence[PendingEvent]) -> None: ...
 
 
-class Gate(Protocol):
-    def claim(self, message_id: str, remaining_ms: int | None) -> Claim: ...
+class IdempotencyStore(Protocol):
+    """One record per messageId: the first invocation to claim an event handles it; a later copy is a duplicate."""
+
+    def claim(self, message_id: str, remaining_ms: int | None) -> ClaimOutcome: ...
     def complete(self, outcomes: dict[str, dict[str, Any]]) -> None: ...
     def release(self, message_id: str, reason: Exception) -> None: ...
 
 
-class State(Protocol):
+class StateStore(Protocol):
+    """Per user (queued events, whose turn it is to send, what Braze last took) and per retried event (the requests
+    left, whether a delivery-queue copy was handled)."""
+
     def change_pending(self, user: str, delta: int) -> None: ...
     def take_turn(self, user: str, owner: str, seconds: float) -> Turn: ...
     def end_turn(self, user: str, owner: str, written: Written | None, pending_delta: int = 0) -> None: ...

@@ -11,7 +11,7 @@ from typing import Any
 
 from rudder_braze.delivery.message import PendingEvent, QueueFormatError
 from rudder_braze.delivery.ordering import position
-from rudder_braze.usecases.ports import Queue, State
+from rudder_braze.usecases.ports import RetryQueuePort, StateStore
 
 log = logging.getLogger("rudder_braze")
 
@@ -34,7 +34,7 @@ class BatchResult:
 
 
 def read_records(
-    records: Sequence[QueueRecord], queue: Queue, counts: Counter[str], now: float
+    records: Sequence[QueueRecord], queue: RetryQueuePort, counts: Counter[str], now: float
 ) -> tuple[dict[str, PendingEvent], dict[str, QueueRecord]]:
     """The events of a queue batch by messageId, in the order the bridge received them, and the record of each."""
     events: dict[str, PendingEvent] = {}
@@ -56,7 +56,7 @@ def read_records(
     return ordered, record_of
 
 
-def resume(events: dict[str, PendingEvent], state: State) -> dict[str, Any]:
+def resume(events: dict[str, PendingEvent], state: StateStore) -> dict[str, Any]:
     """Apply what earlier attempts recorded: only the requests Braze has not accepted yet are sent again."""
     progress = state.progress(list(events))
     for key, (requests, attempts, last_error) in progress.items():

@@ -16,7 +16,7 @@ from rudder_braze.delivery.ordering import Turn, drop_overwritten, merged, write
 from rudder_braze.delivery.sending import DeliveryReport, deliver
 from rudder_braze.parallel import in_parallel
 from rudder_braze.usecases.attribute_dedup import AttributeDedup
-from rudder_braze.usecases.ports import Queue, QueueError, Send, State
+from rudder_braze.usecases.ports import QueueError, RetryQueuePort, Send, StateStore
 from rudder_braze.usecases.queue_batch import QueueRecord
 
 log = logging.getLogger("rudder_braze")
@@ -50,8 +50,8 @@ class BrazePorts:
     ``supportDedup`` fingerprints when the destination turns them on."""
 
     send: Send
-    queue: Queue
-    state: State
+    queue: RetryQueuePort
+    state: StateStore
     dedup: AttributeDedup | None = None
 
 

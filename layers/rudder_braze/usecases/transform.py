@@ -11,8 +11,8 @@ from rudder_braze.delivery.dedup import DUPLICATE_USER, Fingerprints, deduplicat
 from rudder_braze.delivery.packing import pack
 from rudder_braze.errors import EventError
 from rudder_braze.mapping.transform import transform_event
+from rudder_braze.rudderstack.events import read_events
 from rudder_braze.rudderstack.filtering import filtered_reason
-from rudder_braze.rudderstack.inputs import read_events
 from rudder_braze.rudderstack.validation import validate_event
 from rudder_braze.rudderstack.values import is_unicode
 

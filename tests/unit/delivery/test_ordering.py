@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from rudder_braze.braze.requests import SUBSCRIPTION, TRACK, BrazeRequest
 from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.delivery.ordering import MAX_WRITTEN, drop_overwritten, merged, writes
-from rudder_braze.rudderstack.inputs import CLOCK_WINDOW_SECONDS, happened_at
+from rudder_braze.rudderstack.events import CLOCK_WINDOW_SECONDS, happened_at
 from rudder_braze.usecases.queue_batch import QueueRecord
 
 

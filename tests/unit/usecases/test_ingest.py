@@ -15,10 +15,10 @@ from rudder_braze.braze.client import BrazeResponse
 from rudder_braze.braze.requests import BrazeRequest
 from rudder_braze.config import load_settings
 from rudder_braze.usecases.ingest import IngestService
-from rudder_braze.usecases.ports import Claim
+from rudder_braze.usecases.ports import ClaimOutcome
 from rudder_braze.usecases.sending import BrazePorts, Timing
 from tests.fakes.events import THROTTLED
-from tests.fakes.stores import MemoryGate, MemoryQueue, MemoryState
+from tests.fakes.stores import MemoryIdempotency, MemoryQueue, MemoryState
 
 
 @dataclass
@@ -47,7 +47,7 @@ def test_a_half_failed_queue_write_records_what_was_queued_and_the_retry_runs_on
         sent.append(request)
         return THROTTLED  # Braze takes nothing now: every event must be queued
 
-    queue, state, gate = MemoryQueue(refuse={"m-3", "m-4"}), MemoryState(), MemoryGate()
+    queue, state, gate = MemoryQueue(refuse={"m-3", "m-4"}), MemoryState(), MemoryIdempotency()
     service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
     body = [track(n) for n in range(6)]
     first = ingest(service, body, 8000)
@@ -69,7 +69,7 @@ def test_an_event_without_a_messageid_is_refused_with_its_place_not_given_one_he
         sent.append(request)
         return THROTTLED
 
-    service = IngestService(load_settings({}), BrazePorts(send, MemoryQueue(), MemoryState()), MemoryGate())
+    service = IngestService(load_settings({}), BrazePorts(send, MemoryQueue(), MemoryState()), MemoryIdempotency())
     unnamed = {k: v for k, v in track(1).items() if k != "messageId"}
     answer = ingest(service, [unnamed], 8000)
     assert answer.status == 400 and sent == []
@@ -78,8 +78,8 @@ def test_an_event_without_a_messageid_is_refused_with_its_place_not_given_one_he
     ]
 
 
-class SlowGate(MemoryGate):
-    def claim(self, message_id: str, remaining_ms: int | None) -> Claim:
+class SlowIdempotency(MemoryIdempotency):
+    def claim(self, message_id: str, remaining_ms: int | None) -> ClaimOutcome:
         time.sleep(0.05)  # a store as slow as moto under load
         return super().claim(message_id, remaining_ms)
 
@@ -94,7 +94,7 @@ def test_a_body_whose_bookkeeping_leaves_no_time_to_send_is_queued_at_once(remai
         sent.append(request)
         return BrazeResponse(201, {"message": "success"})
 
-    queue, state, gate = MemoryQueue(), MemoryState(), SlowGate()
+    queue, state, gate = MemoryQueue(), MemoryState(), SlowIdempotency()
     service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate, timing=Timing(reserve_ms=100))
     result = ingest(service, [track(n) for n in range(3)], remaining)
     if sends:
@@ -115,7 +115,7 @@ def identify(n: int, visits: int) -> dict[str, Any]:
 def test_a_webhook_call_meeting_another_sending_the_same_user_queues_its_events_behind() -> None:
     """An SDK's two flushes at once (the Node SDK overlaps them): the second call must not race the first to
     Braze, or the older value could land last."""
-    queue, state, gate = MemoryQueue(), MemoryState(), MemoryGate()
+    queue, state, gate = MemoryQueue(), MemoryState(), MemoryIdempotency()
     sent: list[BrazeRequest] = []
     answers: list[int] = []
 
@@ -133,7 +133,7 @@ def test_a_webhook_call_meeting_another_sending_the_same_user_queues_its_events_
     assert queue.queued[0].last_error == "held: another delivery is sending this user's events"
 
 
-def send_until_accepted(service: IngestService, body: list[dict[str, Any]], gate: MemoryGate) -> None:
+def send_until_accepted(service: IngestService, body: list[dict[str, Any]], gate: MemoryIdempotency) -> None:
     """The sender: the same body again after any answer but 2xx (a 5xx included), its claims expired meanwhile."""
     for _ in range(4):
         try:
@@ -182,7 +182,7 @@ def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str
         taken.extend(users)
         return BrazeResponse(201, {"message": "success"})
 
-    queue, state, gate = MemoryQueue(), MemoryState(), MemoryGate()
+    queue, state, gate = MemoryQueue(), MemoryState(), MemoryIdempotency()
     stores = {"queue": queue, "state": state, "gate": gate}
     setattr(stores[store], step, fails_once(getattr(stores[store], step)))
     service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
@@ -197,10 +197,10 @@ def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str
 
 @pytest.mark.parametrize("step", ["claim", "enqueue", "complete"])
 def test_buffered_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(step: str) -> None:
-    queue, buffer, state, gate = MemoryQueue(), MemoryQueue(), MemoryState(), MemoryGate()
+    queue, buffer, state, gate = MemoryQueue(), MemoryQueue(), MemoryState(), MemoryIdempotency()
     target = buffer if step == "enqueue" else gate
     setattr(target, step, fails_once(getattr(target, step)))
-    service = IngestService(load_settings({}), BrazePorts(send_nothing, queue, state), gate, buffer=buffer)
+    service = IngestService(load_settings({}), BrazePorts(send_nothing, queue, state), gate, delivery_queue=buffer)
     body = [track(n) for n in range(30)]
     send_until_accepted(service, body, gate)
     assert Counter(e.key for e in buffer.queued) == Counter(f"m-{n}" for n in range(30))

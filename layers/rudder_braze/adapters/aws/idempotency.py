@@ -19,10 +19,10 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
 )
 
 from rudder_braze.adapters.aws import AwsClients, batch_put
-from rudder_braze.usecases.ports import Claim
+from rudder_braze.usecases.ports import ClaimOutcome
 
 
-class EventGate:
+class IdempotencyTable:
     def __init__(self, table_name: str, expires_after_seconds: int, clients: AwsClients) -> None:
         self.layer = DynamoDBPersistenceLayer(table_name=table_name, boto3_client=clients.client("dynamodb"))
         self.layer.configure(
@@ -30,21 +30,21 @@ class EventGate:
             key_prefix="event",
         )
 
-    def claim(self, message_id: str, remaining_ms: int | None) -> Claim:
+    def claim(self, message_id: str, remaining_ms: int | None) -> ClaimOutcome:
         data = {"messageId": message_id}
         try:
             self.layer.save_inprogress(data, remaining_ms)
-            return Claim.NEW
+            return ClaimOutcome.NEW
         except IdempotencyItemAlreadyExistsError as exists:
             record = exists.old_data_record
             if record is None:
                 try:
                     record = self.layer.get_record(data)
                 except IdempotencyItemNotFoundError:
-                    return Claim.BUSY  # it vanished between the two calls: let the sender retry
+                    return ClaimOutcome.BUSY  # it vanished between the two calls: let the sender retry
             if record is not None and record.status == "COMPLETED":
-                return Claim.DONE
-            return Claim.BUSY
+                return ClaimOutcome.DONE
+            return ClaimOutcome.BUSY
 
     def complete(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Store each claimed event's outcome: what Powertools' ``save_success`` writes, for many at once."""
