@@ -67,12 +67,22 @@ class LocalStack:
         self.http = urllib3.PoolManager(maxsize=16, retries=False)
         self.powertools_environ_before: dict[str, str | None] = {}
         self.proxies: dict[str, TcpProxy] = {}
+        self.output: LambdaOutput | None = None
+        self.logs: list[TextIO] = []
+        self.event_sources: list[SqsEventSource] = []
 
     @property
     def simulator(self) -> BrazeSimulator:
         return self.simulator_server.simulator
 
     def start(self) -> LocalStack:
+        try:
+            return self._start()
+        except BaseException:
+            self.stop()  # what had started (moto's server is a process of its own: it must not outlive the stack)
+            raise
+
+    def _start(self) -> LocalStack:
         self.simulator_server.start()
         self.aws.start()
         config = {**self.braze_config, "restEndpoint": self.simulator_server.url}
@@ -82,8 +92,6 @@ class LocalStack:
             self.template,
             {"braze-rest-api-key": self.braze_key, "webhook-token": self.token, "braze-app-key": "local-app-key"},
         )
-        self.output: LambdaOutput | None = None
-        self.logs: list[TextIO] = []
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
             self.output = LambdaOutput(sys.stdout)
@@ -143,7 +151,8 @@ class LocalStack:
     def stop(self) -> None:
         for event_source in self.event_sources:
             event_source.stop()
-        self.api.stop()
+        if hasattr(self, "api"):  # a stack whose start failed early has none
+            self.api.stop()
         for proxy in self.proxies.values():
             proxy.close()
         self.aws.stop()

@@ -26,7 +26,9 @@ class PendingEvent:
     attempts: int = 0  # Braze deliveries tried and failed so far
     last_error: str | None = None
     seq: int = 0  # position in the body it came in: with first_seen, the order the bridge received events in
-    happened_at: float | None = None  # when the event happened, for ordering a user's events (rudderstack.events.happened_at)
+    happened_at: float | None = (
+        None  # when the event happened, for ordering a user's events (rudderstack.events.happened_at)
+    )
 
     def to_message(self) -> str:
         return json.dumps(

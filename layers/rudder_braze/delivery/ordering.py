@@ -11,7 +11,7 @@ way. Two rules keep Braze's profile right:
   is taken out of it before it is sent, so the newer value stays.
 
 An event's place among its user's events is when it happened by its sender's clock, within a window before it
-arrived (:func:`rudder_braze.rudderstack.events.happened_at`), then when the bridge accepted it: an SDK whose flushes overlap
+arrived (`rudderstack.events.happened_at`), then when the bridge accepted it: an SDK whose flushes overlap
 gets its calls' order back, whichever of its requests the bridge accepted first.
 
 Only plain values are compared: identifiers, flags, nested objects and operations (``$add``, ``inc``…) go through
@@ -28,7 +28,7 @@ from rudder_braze.braze.requests import TRACK
 from rudder_braze.delivery.dedup import is_control
 from rudder_braze.delivery.message import PendingEvent
 
-# (when the event happened, by rudderstack.events.happened_at; when the bridge accepted it; its place in the body it came in)
+# (when the event happened, by events.happened_at; when the bridge accepted it; its place in the body it came in)
 Position = tuple[float, float, int]
 Written = dict[str, Position]  # attribute name → position of the event whose value Braze last took
 # A user with more attribute names than this keeps the newest ones (a state item holds at most 400 KB).
