@@ -66,7 +66,7 @@ secrets: install ## write the SSM SecureStrings of one environment: make secrets
 demo: install ## the whole pipeline locally (no AWS, no Docker) with Braze faults; ends with lost=0 duplicates=0 (MODE=buffered)
 	$(PY) -m local.demo --mode $${MODE:-direct}
 
-local: install ## the local stack for manual use: webhook on :3000 (PORT), Braze simulator on :4000 (BRAZE_PORT), MODE=buffered
+local: install ## the local stack for manual use: webhook on :3000 (PORT), Braze simulator on :4000 (BRAZE_PORT), MODE=buffered, API=rest
 	$(PY) -m local.run
 
 loadtest: install ## steady load on the local stack (RATE=25 requests/s for SECONDS=60, Braze throttling 10%)

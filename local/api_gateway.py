@@ -1,8 +1,11 @@
-"""API Gateway, locally: an HTTP server that turns each request into the REST API proxy event (payload 1.0) API
-Gateway would send, for the routes the template declares. A body whose Content-Type matches the API's binary
-media types arrives base64-encoded, any other as text (bytes that are not UTF-8 mangled, as a REST API mangles
-them); a body over API Gateway's 10 MB payload limit is read and answered 413; requests over the stage's
-throttling (rate and burst) are answered 429; a function that crashed or timed out is answered 502."""
+"""API Gateway, locally: an HTTP server that turns each request into the proxy event API Gateway would send for
+the API type the template selects, on the routes it declares: a REST API's payload 1.0 or an HTTP API's payload 2.0.
+
+A REST API passes a body whose Content-Type matches its binary media types base64-encoded and any other as text
+(bytes that are not UTF-8 mangled, as a REST API mangles them); an HTTP API passes a body as text only when it is
+a text media type and not content-encoded. A body over API Gateway's 10 MB payload limit is read and answered
+413; requests over the stage's throttling (rate and burst) are answered 429; a path without a route is answered
+as each API type answers it (403 or 404); a function that crashed or timed out is answered 502."""
 
 from __future__ import annotations
 
@@ -58,17 +61,48 @@ def _route_pattern(path: str) -> re.Pattern[str]:
     return re.compile("^" + re.sub(r"\\\{([^}]+)\\\}", r"(?P<\1>[^/]+)", re.escape(path)) + "$")
 
 
+_TEXT_MEDIA_TYPES = (
+    "application/json",
+    "application/javascript",
+    "application/xml",
+    "application/x-www-form-urlencoded",
+)
+
+
+def _is_text(content_type: str | None, content_encoding: str | None) -> bool:
+    """An HTTP API's test: a text media type, not content-encoded, passes as text; anything else base64-encoded."""
+    if content_encoding or not content_type:
+        return False
+    media_type = content_type.split(";", 1)[0].strip().lower()
+    return media_type.startswith("text/") or media_type in _TEXT_MEDIA_TYPES or media_type.endswith("+json")
+
+
+@dataclass(frozen=True)
+class ApiType:
+    """What differs between the two API types, as the function and a sender see it."""
+
+    name: str  # rest | http
+    not_found: tuple[int, bytes]  # a path or method without a route
+    too_large: bytes  # the 413's body
+
+
+REST = ApiType("rest", (403, b'{"message":"Missing Authentication Token"}'), b'{"message":"Request Too Long"}')
+HTTP = ApiType("http", (404, b'{"message":"Not Found"}'), b'{"message":"Request Entity Too Large"}')
+
+
 @dataclass(frozen=True)
 class GatewayOptions:
+    api_type: ApiType = REST
+    routes: list[tuple[str, str]] = field(default_factory=list)  # (method, path), as the template declares them
     host: str = "127.0.0.1"
     port: int = 3000
-    binary_media_types: list[str] = field(default_factory=list)
+    binary_media_types: list[str] = field(default_factory=list)  # a REST API's
     throttle: TokenBucket | None = None  # the stage's throttling
     record: bool = False  # keep every request as it arrived
 
 
 class ApiGateway:
-    """The REST API of the template on ``127.0.0.1:port``, without the stage prefix (as ``sam local start-api``)."""
+    """The template's API on ``127.0.0.1:port``, without the stage prefix (as ``sam local start-api``)."""
 
     def __init__(self, function: LocalFunction, stage: str, options: GatewayOptions | None = None) -> None:
         options = options or GatewayOptions()
@@ -76,21 +110,14 @@ class ApiGateway:
         binary_media_types, throttle = options.binary_media_types, options.throttle
         self.function = function
         self.stage = stage
+        self.api_type = options.api_type
         self.binary_media_types = binary_media_types or []
         self.throttle = throttle  # the stage's throttling: over it, API Gateway answers 429 without invoking
         self.throttled = 0
         # With ``record``: every request as it arrived ``(path, headers, body)``, for tests of what real clients send.
         self.record = record
         self.received: list[tuple[str, dict[str, str], bytes]] = []
-        self.routes = [
-            (
-                event["Properties"]["Method"].upper(),
-                event["Properties"]["Path"],
-                _route_pattern(event["Properties"]["Path"]),
-            )
-            for event in function.spec.events.values()
-            if event["Type"] == "Api"
-        ]
+        self.routes = [(method.upper(), path, _route_pattern(path)) for method, path in options.routes]
         handler = type("Handler", (_GatewayHandler,), {"gateway": self})
         self.server = LoopbackServer(handler, host, port, "api-gateway")
 
@@ -110,36 +137,94 @@ class ApiGateway:
         for route_method, resource, pattern in self.routes:
             match = pattern.match(bare)
             if match and route_method == method:
-                content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), None)
-                if _is_binary(content_type, self.binary_media_types):
-                    text, encoded = base64.b64encode(body).decode(), True
-                else:
-                    text, encoded = body.decode("utf-8", "replace"), False
-                return {
-                    "resource": resource,
-                    "path": bare,
-                    "httpMethod": method,
-                    "headers": headers,
-                    "multiValueHeaders": {k: [v] for k, v in headers.items()},
-                    "queryStringParameters": None,
-                    "multiValueQueryStringParameters": None,
-                    "pathParameters": match.groupdict() or None,
-                    "stageVariables": None,
-                    "requestContext": {
-                        "resourcePath": resource,
-                        "httpMethod": method,
-                        "path": f"/{self.stage}{bare}",
-                        "stage": self.stage,
-                        "requestId": str(uuid.uuid4()),
-                        "requestTimeEpoch": int(time.time() * 1000),
-                        "identity": {"sourceIp": source_ip},
-                        "accountId": "123456789012",
-                        "apiId": "local",
-                    },
-                    "body": text if body else None,
-                    "isBase64Encoded": encoded,
-                }
+                route = _Route(method, resource, bare, match.groupdict() or None)
+                if self.api_type is HTTP:
+                    return self._http_event(route, headers, body, source_ip)
+                return self._rest_event(route, headers, body, source_ip)
         return None
+
+    def _rest_event(self, route: _Route, headers: dict[str, str], body: bytes, source_ip: str) -> JSON:
+        content_type = _header(headers, "content-type")
+        if _is_binary(content_type, self.binary_media_types):
+            text, encoded = base64.b64encode(body).decode(), True
+        else:
+            text, encoded = body.decode("utf-8", "replace"), False
+        method, resource, bare = route.method, route.resource, route.path
+        return {
+            "resource": resource,
+            "path": bare,
+            "httpMethod": method,
+            "headers": headers,
+            "multiValueHeaders": {k: [v] for k, v in headers.items()},
+            "queryStringParameters": None,
+            "multiValueQueryStringParameters": None,
+            "pathParameters": route.parameters,
+            "stageVariables": None,
+            "requestContext": {
+                "resourcePath": resource,
+                "httpMethod": method,
+                "path": f"/{self.stage}{bare}",
+                "stage": self.stage,
+                "requestId": str(uuid.uuid4()),
+                "requestTimeEpoch": int(time.time() * 1000),
+                "identity": {"sourceIp": source_ip},
+                "accountId": "123456789012",
+                "apiId": "local",
+            },
+            "body": text if body else None,
+            "isBase64Encoded": encoded,
+        }
+
+    def _http_event(self, route: _Route, headers: dict[str, str], body: bytes, source_ip: str) -> JSON:
+        if _is_text(_header(headers, "content-type"), _header(headers, "content-encoding")):
+            text, encoded = body.decode("utf-8", "replace"), False
+        else:
+            text, encoded = base64.b64encode(body).decode(), True
+        lowered: dict[str, str] = {}
+        for key, value in headers.items():  # names lower-cased, repeated headers joined with commas
+            lowered[key.lower()] = f"{lowered[key.lower()]},{value}" if key.lower() in lowered else value
+        now = time.time()
+        route_key = f"{route.method} {route.resource}"
+        return {
+            "version": "2.0",
+            "routeKey": route_key,
+            "rawPath": f"/{self.stage}{route.path}",
+            "rawQueryString": "",
+            "headers": lowered,
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "local",
+                "domainName": "local",
+                "domainPrefix": "local",
+                "http": {
+                    "method": route.method,
+                    "path": f"/{self.stage}{route.path}",
+                    "protocol": "HTTP/1.1",
+                    "sourceIp": source_ip,
+                    "userAgent": lowered.get("user-agent", ""),
+                },
+                "requestId": str(uuid.uuid4()),
+                "routeKey": route_key,
+                "stage": self.stage,
+                "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+                "timeEpoch": int(now * 1000),
+            },
+            "pathParameters": route.parameters,
+            "body": text if body else None,
+            "isBase64Encoded": encoded,
+        }
+
+
+@dataclass(frozen=True)
+class _Route:
+    method: str
+    resource: str  # the route's path, as declared ("/v1/{kind}")
+    path: str  # the request's path
+    parameters: dict[str, str] | None
+
+
+def _header(headers: dict[str, str], name: str) -> str | None:
+    return next((v for k, v in headers.items() if k.lower() == name), None)
 
 
 _JSON_TYPE = {"Content-Type": "application/json"}
@@ -203,7 +288,7 @@ class _GatewayHandler(QuietHandler):
         try:
             body = self._body()
         except PayloadTooLarge:
-            return 413, b'{"message":"Request Too Long"}', _JSON_TYPE
+            return 413, gateway.api_type.too_large, _JSON_TYPE
         if gateway.throttle is not None and not gateway.throttle.take():
             gateway.throttled += 1
             return 429, b'{"message":"Too Many Requests"}', _JSON_TYPE
@@ -212,7 +297,8 @@ class _GatewayHandler(QuietHandler):
             gateway.received.append((self.path, headers, body))
         event = gateway.proxy_event(self.command, self.path, headers, body, self.client_address[0])
         if event is None:
-            return 403, b'{"message":"Missing Authentication Token"}', _JSON_TYPE
+            status, answer = gateway.api_type.not_found
+            return status, answer, _JSON_TYPE
         try:
             return _function_answer(gateway.function.invoke(event))
         except Exception:  # as API Gateway answers for a function that crashed (or timed out)
@@ -222,7 +308,7 @@ class _GatewayHandler(QuietHandler):
         self._answer(*self._outcome())
 
     def __getattr__(self, name: str) -> Any:
-        # Every method (do_GET, do_QUERY, …): unknown routes and methods get API Gateway's 403, not 501.
+        # Every method (do_GET, do_QUERY, …): unknown routes and methods get API Gateway's answer, not 501.
         if name.startswith("do_"):
             return self._any
         raise AttributeError(name)

@@ -22,15 +22,17 @@ def main() -> int:
     signal.signal(signal.SIGINT, lambda *_: stopping.set())
     signal.signal(signal.SIGTERM, lambda *_: stopping.set())
     mode = os.environ.get("MODE", "direct")  # the template's DeliveryMode
+    api = os.environ.get("API", "http")  # the template's ApiType
     stack = LocalStack(
         token=token,
         api_port=port,
         braze_port=braze_port,
-        parameters={"DeliveryMode": mode},
+        parameters={"DeliveryMode": mode, "ApiType": api},
         log_dir=RUN_LOGS,
     ).start()
     try:
         print(f"delivery mode   {mode} (MODE=direct|buffered)")
+        print(f"API type        {api} (API=http|rest)")
         print(f"webhook         {stack.webhook_url}  (Authorization: Bearer {token})")
         print(f"HTTP API        {stack.api.url}/v1/{{batch,identify,track,page,screen,group,alias}}")
         print(f"Braze simulator {stack.simulator_server.url}  (GET /_sim/requests, /_sim/objects, /_sim/stats)")

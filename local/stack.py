@@ -26,7 +26,7 @@ from typing import Any, TextIO
 
 import urllib3
 
-from local.api_gateway import ApiGateway, GatewayOptions, TokenBucket
+from local.api_gateway import HTTP, REST, ApiGateway, GatewayOptions, TokenBucket
 from local.aws import MotoAWS, create_resources
 from local.braze_simulator import BrazeSimulator, SimulatorServer
 from local.lambda_runtime import LambdaOutput, LocalFunction
@@ -107,12 +107,7 @@ class LocalStack:
             functions[name] = LocalFunction(spec, aws, self.env_overrides, self.output, logs.get(name))
         self.ingest, self.retry = functions["ingest"], functions["retry"]
         self._set_powertools_environ()
-        api = self.template.resources["WebhookApi"]["Properties"]
-        binary_media_types = [kind.replace("~1", "/") for kind in api.get("BinaryMediaTypes", [])]
-        (stage,) = self.template.resolve(api["MethodSettings"])
-        throttle = TokenBucket(float(stage["ThrottlingRateLimit"]), int(stage["ThrottlingBurstLimit"]))
-        options = GatewayOptions(port=self.api_port, binary_media_types=binary_media_types, throttle=throttle,
-                                 record=self.record_requests)  # fmt: skip
+        options = self._gateway_options()
         self.api = ApiGateway(self.ingest, "local", options).start()
         self.sqs = self.aws.client("sqs")
         queue = self.template.physical["RetryQueue"]
@@ -166,6 +161,28 @@ class LocalStack:
                 os.environ.pop(name, None)
             else:
                 os.environ[name] = value
+
+    def _gateway_options(self) -> GatewayOptions:
+        """The API the template's ApiType selects: its routes, its stage's throttling and, for a REST API, the
+        binary media types."""
+        http = self.template.condition("HttpApi")
+        api = self.template.resources["WebhookHttpApi" if http else "WebhookApi"]["Properties"]
+        routes = [(method, path) for path, item in api["DefinitionBody"]["paths"].items() for method in item]
+        if http:
+            limits = self.template.resolve(api["DefaultRouteSettings"])
+            binary_media_types = []
+        else:
+            (limits,) = self.template.resolve(api["MethodSettings"])
+            binary_media_types = [kind.replace("~1", "/") for kind in api.get("BinaryMediaTypes", [])]
+        throttle = TokenBucket(float(limits["ThrottlingRateLimit"]), int(limits["ThrottlingBurstLimit"]))
+        return GatewayOptions(
+            api_type=HTTP if http else REST,
+            routes=routes,
+            port=self.api_port,
+            binary_media_types=binary_media_types,
+            throttle=throttle,
+            record=self.record_requests,
+        )
 
     def _set_powertools_environ(self) -> None:
         """Powertools' variables of the functions' environments into this process's (see the module's doc)."""

@@ -38,6 +38,9 @@ class Template:
             name: spec.get("Default") for name, spec in self.doc.get("Parameters", {}).items()
         }
         self.parameters.update({"Environment": environment, **(overrides or {})})
+        for name, spec in self.doc.get("Parameters", {}).items():  # a list parameter's value is a list, as in AWS
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(self.parameters[name], str):
+                self.parameters[name] = [item.strip() for item in self.parameters[name].split(",")]
         self.physical: dict[str, JSON] = {}  # logical id → {"Ref": ..., "Arn": ..., "QueueName": ...}
         self.region = "us-east-1"
         self.account = "123456789012"
@@ -59,7 +62,8 @@ class Template:
         return bool(self.resolve(self.doc.get("Conditions", {})[name]))
 
     def resolve(self, value: Any) -> Any:
-        """Resolve Ref, Fn::Sub, Fn::GetAtt, Fn::If, Fn::Equals, Fn::Not against parameters and local resources."""
+        """Resolve Ref, Fn::Sub, Fn::GetAtt, Fn::Join, Fn::If, Fn::Equals, Fn::Not, Fn::And and Condition against
+        parameters and local resources."""
         if isinstance(value, list):
             return [self.resolve(v) for v in value]
         if not isinstance(value, dict):
@@ -74,6 +78,9 @@ class Template:
             "Fn::If": lambda a: self.resolve(a[1] if self.condition(a[0]) else a[2]),
             "Fn::Equals": lambda a: self.resolve(a[0]) == self.resolve(a[1]),
             "Fn::Not": lambda a: not self.resolve(a[0]),
+            "Fn::And": lambda a: all(self.resolve(c) for c in a),
+            "Condition": self.condition,
+            "Fn::Join": lambda a: str(a[0]).join(str(part) for part in self.resolve(a[1])),
         }.get(key)
         return intrinsic(arg) if intrinsic is not None else {key: self.resolve(arg)}
 

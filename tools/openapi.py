@@ -42,6 +42,7 @@ def _answers(sdk_route: bool) -> dict[str, Any]:
     result = {"$ref": "#/components/schemas/Result"}
     answers = {
         "401": {"description": "missing or wrong token", "content": _json(error)},
+        "403": {"description": "the source address is outside AllowedSourceCidrs", "content": _json(error)},
         "413": {
             "description": "body over the size limit (inflated or not), or too many events",
             "content": _json(error),

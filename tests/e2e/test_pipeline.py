@@ -12,12 +12,13 @@ import pytest
 from local.stack import LocalStack
 from local.workload import RudderStackSender, Sent, batches, generate
 from tests.conftest import ROOT
-from tests.e2e.conftest import MODES, StartPipeline
+from tests.e2e.conftest import DEPLOYMENTS, MODES, StartPipeline
 
 
-@pytest.fixture(params=list(MODES))
+@pytest.fixture(params=DEPLOYMENTS, ids="-".join)
 def stack(request: pytest.FixtureRequest, start: StartPipeline) -> LocalStack:
-    return start(request.param)
+    mode, api = request.param
+    return start(mode, api)
 
 
 def accepted(stack: LocalStack) -> int:
@@ -97,7 +98,7 @@ def test_ssm_unreachable_after_warm_up_does_not_stop_delivery(start: StartPipeli
     assert {s.obj["name"] for s in stack.simulator.stored if s.kind == "events"} == {"Warm", "Cold"}
 
 
-@pytest.mark.parametrize("mode", list(MODES))
+@pytest.mark.parametrize("mode", MODES)
 def test_sqs_refusing_the_enqueue_answers_5xx_and_the_retry_loses_nothing(start: StartPipeline, mode: str) -> None:
     stack = start(mode, cuttable=("sqs",))
     stack.simulator.set_faults({"throttle_rate": 1.0})
@@ -113,11 +114,14 @@ def test_sqs_refusing_the_enqueue_answers_5xx_and_the_retry_loses_nothing(start:
     assert [s.obj["name"] for s in stack.simulator.stored if s.kind == "events"] == ["Queued"]
 
 
-def test_a_body_over_api_gateways_limit_is_answered_413_not_dropped(start: StartPipeline) -> None:
-    stack = start()
+@pytest.mark.parametrize(("api", "too_large"), [("http", "Request Entity Too Large"), ("rest", "Request Too Long")])
+def test_a_body_over_api_gateways_limit_is_answered_413_not_dropped(
+    start: StartPipeline, api: str, too_large: str
+) -> None:
+    stack = start(api=api)
     body = b'{"batch": ["' + b"x" * (11 * 1024 * 1024) + b'"]}'
     status, answer = stack.post("/v1/batch", body)
-    assert status == 413 and answer == {"message": "Request Too Long"}  # API Gateway's own answer
+    assert status == 413 and answer == {"message": too_large}  # API Gateway's own answer
     chunked = stack.http.request(
         "POST", stack.api.url + "/v1/batch", body=iter([body[:1024], body[1024:]]), chunked=True,
         headers={"Authorization": f"Bearer {stack.token}", "Content-Type": "application/json"},

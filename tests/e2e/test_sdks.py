@@ -27,7 +27,7 @@ from local.ledger import profiles
 from local.stack import LocalStack
 from local.workload import Sent
 from tests.conftest import ROOT
-from tests.e2e.conftest import MODES, StartPipeline
+from tests.e2e.conftest import API_TYPES, StartPipeline
 
 JSON = dict[str, Any]
 NODE_SENDER = ROOT / "tests" / "e2e" / "sdk_node" / "send.js"
@@ -144,10 +144,14 @@ def received_events(stack: LocalStack) -> tuple[list[JSON], list[str]]:
     return events, encodings
 
 
-@pytest.fixture(params=[(sdk, mode) for sdk in SENDERS for mode in MODES], ids=lambda p: f"{p[0]}-{p[1]}")
+# Each SDK behind each API type (their gzip bodies reach the function base64-encoded by either), and in buffered mode.
+SDK_DEPLOYMENTS = [("direct", api) for api in API_TYPES] + [("buffered", "http")]
+
+
+@pytest.fixture(params=[(sdk, *deployment) for sdk in SENDERS for deployment in SDK_DEPLOYMENTS], ids="-".join)
 def sdk_stack(request: pytest.FixtureRequest, start: StartPipeline) -> tuple[str, LocalStack]:
-    sdk, mode = request.param
-    return sdk, start(mode, record_requests=True)
+    sdk, mode, api = request.param
+    return sdk, start(mode, api, record_requests=True)
 
 
 def test_sdk_at_its_defaults_delivers_journey_batches_and_bursts_once_each(sdk_stack: tuple[str, LocalStack]) -> None:

@@ -36,7 +36,7 @@ class MemoryState:
     def __init__(self) -> None:
         self.pending: Counter[str] = Counter()
         self.saved: dict[str, PendingEvent] = {}
-        self.done: set[str] = set()
+        self.done: dict[str, bool] = {}  # done# marks: messageId → sent by a delivery
         self.turns: dict[str, str] = {}  # user → the delivery holding the user's turn
         self.written: dict[str, Written] = {}
 
@@ -64,10 +64,15 @@ class MemoryState:
         self.saved.pop(key, None)
 
     def finished(self, keys: Sequence[str]) -> set[str]:
-        return set(keys) & self.done
+        return set(keys) & set(self.done)
 
-    def mark_finished(self, keys: Sequence[str]) -> None:
-        self.done.update(keys)
+    def sent_by_delivery(self, keys: Sequence[str]) -> set[str]:
+        return {key for key in keys if self.done.get(key)}
+
+    def mark_finished(self, sent: Sequence[str], moved: Sequence[str]) -> None:
+        self.done.update(dict.fromkeys(sent, True))
+        for key in moved:
+            self.done.setdefault(key, False)
 
 
 class MemoryFingerprints:

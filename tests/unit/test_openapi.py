@@ -18,7 +18,7 @@ def test_committed_openapi_document_matches_the_schemas() -> None:
 def test_every_route_of_the_webhook_is_documented() -> None:
     paths = openapi.document()["paths"]
     assert {"/v1/webhook", "/v1/batch", "/health", "/v1/track", "/v1/identify", "/v1/alias"} <= set(paths)
-    assert set(paths["/v1/webhook"]["post"]["responses"]) == {"200", "202", "400", "401", "413", "415", "503"}
+    assert set(paths["/v1/webhook"]["post"]["responses"]) == {"200", "202", "400", "401", "403", "413", "415", "503"}
     # The SDK routes answer 200 for queued events too: RudderStack's Python SDK sends anything else again.
     for route in ("/v1/batch", "/v1/track"):
-        assert set(paths[route]["post"]["responses"]) == {"200", "400", "401", "413", "415", "503"}
+        assert set(paths[route]["post"]["responses"]) == {"200", "400", "401", "403", "413", "415", "503"}

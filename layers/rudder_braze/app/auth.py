@@ -1,12 +1,41 @@
-"""Webhook authentication: a shared token, sent as ``Bearer <token>`` or as the user name of HTTP Basic
-(RudderStack's HTTP API style), compared in constant time with the current and the previous token."""
+"""Who may call the webhook: a source in the allowlist (when one is set), presenting the shared token, sent as
+``Bearer <token>`` or as the user name of HTTP Basic (RudderStack's HTTP API style), compared in constant time with
+the current and the previous token."""
 
 from __future__ import annotations
 
 import base64
 import binascii
 import hmac
-from collections.abc import Iterable
+import ipaddress
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def networks(cidrs: str) -> tuple[Network, ...]:
+    """``ALLOWED_SOURCE_CIDRS`` (comma-separated, empty: any source) as networks; a bad entry fails the cold start."""
+    return tuple(ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs.split(",") if cidr.strip())
+
+
+@dataclass(frozen=True, slots=True)
+class Access:
+    """The tokens accepted now (read when needed: they rotate) and the source networks allowed (none: any)."""
+
+    tokens: Callable[[], list[str | None]]
+    sources: tuple[Network, ...] = ()
+
+    def allows_source(self, source_ip: str | None) -> bool:
+        """An HTTP API has no resource policy: the allowlist is checked here (a REST API's policy checks it first).
+        A request whose source is unknown is refused when there is an allowlist."""
+        if not self.sources:
+            return True
+        try:
+            address = ipaddress.ip_address(source_ip or "")
+        except ValueError:
+            return False
+        return any(address in network for network in self.sources)
 
 
 def presented_token(authorization: str | None) -> str | None:

@@ -17,6 +17,7 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 from rudder_braze.adapters.aws import AwsClients
+from rudder_braze.app.auth import Access
 from rudder_braze.app.settings import AppSettings
 from rudder_braze.app.webhook import Webhook
 from rudder_braze.braze.client import BrazeClient, ClientTiming
@@ -125,7 +126,10 @@ class Container:
     def webhook(self) -> Webhook:
         return Webhook(
             lambda: self.ingest_service,
-            lambda: [self.secrets.get("webhook_token"), self.secrets.optional("webhook_previous_token")],
+            Access(
+                lambda: [self.secrets.get("webhook_token"), self.secrets.optional("webhook_previous_token")],
+                self.settings.allowed_sources,
+            ),
             max_body_bytes=self.settings.max_body_bytes,
             max_events=self.settings.max_events,
         )
@@ -137,6 +141,7 @@ class Container:
             self._ports(self.patient_braze.send),
             self.settings.retry_policy,
             self._timing("retry"),
+            second_copies=self.settings.buffered,
         )
 
     @cached_property

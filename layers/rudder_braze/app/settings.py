@@ -7,6 +7,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from rudder_braze.app.auth import Network, networks
 from rudder_braze.delivery.sending import RetryPolicy
 from rudder_braze.limits import MAX_BODY_BYTES, MAX_EVENTS
 
@@ -60,6 +61,7 @@ class AppSettings:
     delivery_rounds: int
     max_body_bytes: int
     max_events: int
+    allowed_sources: tuple[Network, ...] = ()  # the webhook's source allowlist (empty: any source)
 
     @property
     def buffered(self) -> bool:
@@ -112,4 +114,5 @@ class AppSettings:
             delivery_rounds=env.count("DELIVERY_ROUNDS", 3),
             max_body_bytes=env.count("MAX_BODY_BYTES", MAX_BODY_BYTES),
             max_events=env.count("MAX_EVENTS", MAX_EVENTS),
+            allowed_sources=networks(env.text("ALLOWED_SOURCE_CIDRS", "")),
         )

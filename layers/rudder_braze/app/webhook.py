@@ -5,7 +5,8 @@ Routes: ``/v1/webhook`` (one event, or an array as RudderStack's HTTP Webhook de
 
 Status codes are chosen for RudderStack's retry rules: 200 delivered · 202 queued for retry (``/v1/webhook`` only:
 the SDK routes answer 200, as RudderStack's gateway does, because its Python SDK resends anything but a 200) ·
-400 invalid events (listed one by one; the valid events of the body are still delivered) · 401 · 413 too large ·
+400 invalid events (listed one by one; the valid events of the body are still delivered) · 401 · 403 a source
+outside the allowlist · 413 too large ·
 415 not JSON or an unknown ``Content-Encoding`` · 503 only when an accepted event could be neither delivered nor
 queued (the sender retries; nothing is lost). Every error body carries ``code`` and ``message``, which
 RudderStack's SDKs read.
@@ -21,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-from rudder_braze.app.auth import is_authorized
+from rudder_braze.app.auth import Access, is_authorized
 from rudder_braze.errors import InputError
 from rudder_braze.limits import MAX_BODY_BYTES, MAX_EVENTS
 from rudder_braze.mapping.transform import SUPPORTED_TYPES
@@ -34,6 +35,17 @@ log = logging.getLogger("rudder_braze")
 _JSON_MEDIA_TYPES = ("application/json", "text/json", "text/plain")
 # Codes of the answers the use case builds (the SDKs read ``code`` and ``message`` from every non-200 answer).
 _SERVICE_CODES = {400: "invalid_events", 503: "retry_later"}
+
+
+@dataclass(frozen=True, slots=True)
+class WebhookRequest:
+    """A request as API Gateway hands it over, whichever the API type."""
+
+    route: str  # webhook, batch or an event type (track…)
+    headers: Mapping[str, str]
+    body: bytes
+    received_at: float | None = None  # when API Gateway received it (epoch seconds): the events' receivedAt
+    source_ip: str | None = None
 
 
 @dataclass(slots=True)
@@ -137,42 +149,37 @@ class Webhook:
     def __init__(
         self,
         service: Callable[[], Ingest],
-        tokens: Callable[[], list[str | None]],
+        access: Access,
         max_body_bytes: int = MAX_BODY_BYTES,
         max_events: int = MAX_EVENTS,
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._service = service
-        self._tokens = tokens
+        self.access = access
         self.max_body_bytes = max_body_bytes
         self.max_events = max_events
         self.clock = clock
 
-    def handle(
-        self,
-        route: str,
-        headers: Mapping[str, str],
-        body: bytes,
-        remaining_ms: Callable[[], int],
-        received_at: float | None = None,
-    ) -> HttpAnswer:
-        """``route`` is ``webhook``, ``batch`` or an event type (``track``…); ``received_at`` (epoch seconds) is when
-        API Gateway received the request, which becomes the events' ``receivedAt`` (now when not given)."""
+    def handle(self, request: WebhookRequest, remaining_ms: Callable[[], int]) -> HttpAnswer:
+        """The request's answer; its events get ``receivedAt`` from when API Gateway received it (now if unknown)."""
         try:
-            self._authorize(headers)
-            events = self._read(route, headers, body)
+            self._authorize(request)
+            events = self._read(request.route, request.headers, request.body)
         except _Refused as refused:
             return refused.answer
+        received_at = request.received_at
         moment = datetime.fromtimestamp(received_at if received_at is not None else self.clock(), UTC)
         for event in events:
             if isinstance(event, dict):
                 fill_server_fields(event, moment)
-        answer = _service_answer(route, self._service().handle(events, remaining_ms))
-        _log_refused(route, answer.body)
+        answer = _service_answer(request.route, self._service().handle(events, remaining_ms))
+        _log_refused(request.route, answer.body)
         return answer
 
-    def _authorize(self, headers: Mapping[str, str]) -> None:
-        if not is_authorized(_header(headers, "authorization"), self._tokens()):
+    def _authorize(self, request: WebhookRequest) -> None:
+        if not self.access.allows_source(request.source_ip):
+            raise _Refused(_error(403, "forbidden", "this source address may not call the webhook"))
+        if not is_authorized(_header(request.headers, "authorization"), self.access.tokens()):
             answer = _error(401, "unauthorized", "unauthorized")
             answer.headers["WWW-Authenticate"] = 'Bearer realm="rudder-braze"'
             raise _Refused(answer)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 from rudder_braze.config import BrazeSettings
+from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.usecases.queue_batch import BatchResult, QueueRecord, read_records, resume
 from rudder_braze.usecases.sending import REAL_TIME, BrazePorts, OrderedSending, Timing, log_partial_errors
 
@@ -49,10 +50,10 @@ class BufferedDeliveryService(OrderedSending):
         unmoved, _ = self._put([*held, *report.retry], self.queue.enqueue)
         unmoved |= self._put(report.dead, self.queue.dead_letter)[0]
         moved = [event for event in [*held, *report.retry] if event.key not in unmoved]
+        self._mark_handled(events, report.delivered, unmoved)
         self._end_turns(owner, turns, sendable, [*report.retry, *report.dead], Counter(e.user for e in moved))
         try:
-            # The copies' marks first, then what is left of the events SQS hands out again.
-            self.state.mark_finished([key for key in events if key not in unmoved])
+            # What is left of the events SQS hands out again.
             for event in [*report.retry, *report.dead]:
                 if event.key in unmoved and event.attempts != attempts_before[event.key]:
                     self.state.save_progress(event)
@@ -64,3 +65,15 @@ class BufferedDeliveryService(OrderedSending):
         counts["EventsQueued"] = len(moved)
         counts["EventsDeadLettered"] += len([e for e in report.dead if e.key not in unmoved])
         return BatchResult([record_of[key].message_id for key in unmoved], counts, latencies)
+
+    def _mark_handled(self, events: Mapping[str, PendingEvent], delivered: Sequence[str], unmoved: set[str]) -> None:
+        """Mark what this batch sent and what it moved on, so a second copy of a message is not handled again. The
+        marks are written before the users' turns are given back: SQS may hand a copy to a concurrent delivery,
+        which finds the user's turn taken and moves its copy to the retry queue; the retry function can only take
+        the turn after this, and then finds the event sent (RetryService)."""
+        sent = [key for key in delivered if key in events]
+        moved = [key for key in events if key not in unmoved and key not in set(sent)]
+        try:
+            self.state.mark_finished(sent, moved)
+        except Exception as exc:  # bookkeeping: only a second copy of a message could follow
+            log.warning("could not mark delivered messages (%s)", type(exc).__name__)

@@ -21,11 +21,19 @@ class RetryService(OrderedSending):
     """Deliver the events of a retry-queue batch; back off, or dead-letter what can never succeed."""
 
     def __init__(
-        self, settings: BrazeSettings, ports: BrazePorts, policy: RetryPolicy, timing: Timing = REAL_TIME
+        self,
+        settings: BrazeSettings,
+        ports: BrazePorts,
+        policy: RetryPolicy,
+        timing: Timing = REAL_TIME,
+        *,
+        second_copies: bool = False,
     ) -> None:
         # No dedup: a retried event was stripped when it was first sent, if at all.
         super().__init__(settings, replace(ports, dedup=None), timing)
         self.policy = policy
+        # Buffered mode: the queue may hold a copy of an event a concurrent delivery sent (see _drop_sent_copies).
+        self.second_copies = second_copies
 
     def handle(self, records: Sequence[QueueRecord], remaining_ms: Callable[[], int]) -> BatchResult:
         counts: Counter[str] = Counter()
@@ -48,6 +56,7 @@ class RetryService(OrderedSending):
         # The user's own events are what is pending here: only a turn another delivery holds makes them wait.
         turns = {user: replace(turn, pending=0) for user, turn in turns.items()}
         waiting, sendable = self._hold_back(sendable, turns, counts)
+        sendable, copies = self._drop_sent_copies(sendable, counts)
         waiting_keys = {event.key for event in waiting}
         report = self._deliver(sendable, remaining_ms, counts, latencies)
         log_partial_errors(report, counts, record_of)
@@ -81,13 +90,32 @@ class RetryService(OrderedSending):
             log.error("dead-lettered", extra={"messageId": event.key, "reason": event.last_error})
         for key in report.delivered:
             log.info("delivered on retry", extra={"messageId": key, "attempts": events[key].attempts})
-        finished = [events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events]
+        finished = [events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events] + copies
         self._clear_progress(finished, progress)
         left = Counter({user: -count for user, count in Counter(event.user for event in finished).items()})
         self._end_turns(owner, turns, sendable, [*report.retry, *report.dead], left)
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsDeadLettered"] += len(dead)
         return BatchResult(failed, counts, latencies)
+
+    def _drop_sent_copies(
+        self, sendable: list[PendingEvent], counts: Counter[str]
+    ) -> tuple[list[PendingEvent], list[PendingEvent]]:
+        """The events still to send, and the copies already sent. SQS may hand a delivery-queue message to two
+        deliveries at once: one sends the event, the other finds the user's turn taken and moves its copy here. The
+        sender marks the event sent before it gives the turn back, and this batch holds the turn now, so the mark is
+        there to find. When the marks cannot be read, the events are sent: twice is better than never."""
+        if not self.second_copies or not sendable:
+            return sendable, []
+        try:
+            sent = self.state.sent_by_delivery([event.key for event in sendable])
+        except Exception as exc:
+            log.warning("could not read delivery marks (%s); sending", type(exc).__name__)
+            return sendable, []
+        counts["EventsDuplicate"] += len(sent)
+        for key in sent:
+            log.info("already sent by a delivery", extra={"messageId": key})
+        return [e for e in sendable if e.key not in sent], [e for e in sendable if e.key in sent]
 
     def _save_progress(self, event: PendingEvent, counts: Counter[str]) -> None:
         """Record what Braze has taken of an event going back to the queue. Without the record, the next attempt

@@ -10,7 +10,8 @@ from typing import Any
 
 import pytest
 
-from rudder_braze.app.webhook import Webhook, answer_for
+from rudder_braze.app.auth import Access, networks
+from rudder_braze.app.webhook import Webhook, WebhookRequest, answer_for
 from rudder_braze.usecases.ingest import IngestResult
 
 TOKEN = "token-1"
@@ -41,7 +42,8 @@ def webhook(
     result: Callable[[list[Any]], IngestResult] = delivered, max_body_bytes: int = 4_000_000, max_events: int = 1000
 ) -> tuple[Webhook, FakeIngest]:
     service = FakeIngest(result)
-    hook = Webhook(lambda: service, lambda: [TOKEN, None], max_body_bytes, max_events, clock=lambda: 1_764_000_000.0)
+    access = Access(lambda: [TOKEN, None])
+    hook = Webhook(lambda: service, access, max_body_bytes, max_events, clock=lambda: 1_764_000_000.0)
     return hook, service
 
 
@@ -51,7 +53,7 @@ def track(n: int = 1) -> dict[str, Any]:
 
 def post(hook: Webhook, route: str, body: Any, headers: dict[str, str] | None = None) -> tuple[int, dict[str, Any]]:
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    answer = hook.handle(route, AUTH if headers is None else headers, raw, lambda: 8000, received_at=None)
+    answer = hook.handle(WebhookRequest(route, AUTH if headers is None else headers, raw), lambda: 8000)
     return answer.status, answer.body
 
 
@@ -146,3 +148,22 @@ def test_a_refused_event_is_a_400_with_code_and_message_and_its_neighbours_go_on
     status, body = post(hook, "webhook", [track(1), track(2)])
     assert (status, body["code"], body["delivered"]) == (400, "invalid_events", 1)
     assert body["message"] == "1 of 2 events were refused; see rejected"
+
+
+def test_a_source_outside_the_allowlist_is_refused_before_its_token_is_read() -> None:
+    service = FakeIngest(delivered)
+    tokens_read: list[bool] = []
+
+    def tokens() -> list[str | None]:
+        tokens_read.append(True)
+        return [TOKEN, None]
+
+    hook = Webhook(lambda: service, Access(tokens, networks("3.216.35.97/32, 10.0.0.0/8")))
+    body = json.dumps(track()).encode()
+    inside = hook.handle(WebhookRequest("webhook", AUTH, body, source_ip="10.1.2.3"), lambda: 8000)
+    outside = hook.handle(WebhookRequest("webhook", AUTH, body, source_ip="3.216.35.98"), lambda: 8000)
+    unknown = hook.handle(WebhookRequest("webhook", AUTH, body), lambda: 8000)
+    assert (inside.status, outside.status, unknown.status) == (200, 403, 403)
+    assert outside.body["code"] == "forbidden" and len(tokens_read) == 1
+    anyone = Webhook(lambda: service, Access(lambda: [TOKEN, None]))  # no allowlist: any source
+    assert anyone.handle(WebhookRequest("webhook", AUTH, body, source_ip="192.0.2.1"), lambda: 8000).status == 200

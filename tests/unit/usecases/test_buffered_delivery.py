@@ -6,9 +6,12 @@ import time
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from rudder_braze.braze.client import BrazeResponse
 from rudder_braze.braze.requests import BrazeRequest
 from rudder_braze.config import load_settings
+from rudder_braze.delivery.sending import RetryPolicy
 from rudder_braze.usecases.buffered_delivery import BufferedDeliveryService
 from rudder_braze.usecases.sending import BrazePorts, Timing
 from tests.fakes.events import OK, THROTTLED, event, records
@@ -47,7 +50,7 @@ def test_an_event_the_retry_queue_refuses_stays_on_the_delivery_queue_and_nothin
     result = deliveries.handle(records(event("m1", "a", x=1), event("m2", "b", x=2)), lambda: 30000)
     assert result.failed == ["sqs-m2"]
     assert [e.key for e in queue.queued] == ["m1"] and state.pending == Counter({"u:a": 1})
-    assert state.done == {"m1"}  # m2 comes back from SQS and must be sent then
+    assert state.done == {"m1": False}  # moved, not sent; m2 comes back from SQS and must be sent then
 
 
 def test_a_failed_send_is_sent_again_packed_before_anything_moves_to_the_retry_queue() -> None:
@@ -96,7 +99,6 @@ def profile(sent: list[Any]) -> dict[str, Any]:
 
 
 def test_two_deliveries_splitting_a_users_events_leave_the_newest_value_in_braze() -> None:
-    from rudder_braze.delivery.sending import RetryPolicy
     from rudder_braze.usecases.retry import RetryService
 
     queue, state = RetryQueueDouble(), MemoryState()
@@ -126,6 +128,42 @@ def test_two_deliveries_splitting_a_users_events_leave_the_newest_value_in_braze
     assert retried.failed == [] and retried.counts["ValuesOverwritten"] == 2  # visits from m2 and m3
     assert profile(sent) == {"external_id": "a", "visits": 4, "city": "Oslo"}  # m2's city was not overwritten
     assert state.pending == Counter({"u:a": 0}) and state.turns == {}
+
+
+@pytest.mark.parametrize("second_copies", [True, False])
+def test_two_copies_of_a_message_handled_at_once_reach_braze_once(second_copies: bool) -> None:
+    """SQS hands one delivery-queue message to two deliveries at once (a standard queue delivers at least once):
+    the first sends it; the second finds the user's turn taken and moves its copy to the retry queue. The retry
+    function, which can take the turn only after the first delivery gave it back, finds the event sent."""
+    from rudder_braze.usecases.retry import RetryService
+
+    queue, state = RetryQueueDouble(), MemoryState()
+    copy = event("m1", "a", first_seen=time.time(), visits=1)
+    sent: list[Any] = []
+    concurrent = service(OK, queue, state)[0]
+
+    def send_first(request: BrazeRequest) -> BrazeResponse:
+        if not sent:  # while the first delivery sends, the second handles its copy
+            assert concurrent.handle(records(copy), lambda: 30000).counts["EventsQueued"] == 1
+        sent.append(request.body)
+        return OK
+
+    first = BufferedDeliveryService(load_settings({}), BrazePorts(send_first, queue, state))
+    assert first.handle(records(copy), lambda: 30000).counts["EventsDelivered"] == 1
+    assert [e.key for e in queue.queued] == ["m1"] and state.done == {"m1": True}  # sent, not merely moved
+
+    def send_retry(request: BrazeRequest) -> BrazeResponse:
+        sent.append(request.body)
+        return OK
+
+    ports = BrazePorts(send_retry, queue, state)
+    retry = RetryService(load_settings({}), ports, RetryPolicy(), second_copies=second_copies)
+    retried = retry.handle(records(*queue.queued), lambda: 30000)
+    assert retried.failed == []
+    assert len(sent) == (1 if second_copies else 2)  # only buffered mode's retry function reads the marks
+    if second_copies:
+        assert retried.counts["EventsDuplicate"] == 1 and retried.counts["EventsDelivered"] == 0
+        assert state.pending == Counter({"u:a": 0}) and state.turns == {}
 
 
 def test_a_user_whose_turn_cannot_be_taken_is_held_not_sent() -> None:

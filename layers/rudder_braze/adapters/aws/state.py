@@ -11,6 +11,7 @@ is long is ``<kind>#sha256:<digest>`` instead (:func:`item_id`), so no input can
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import time
@@ -23,6 +24,7 @@ from rudder_braze.delivery.dedup import Fingerprints
 from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.delivery.ordering import Turn, Written
 from rudder_braze.limits import DYNAMODB_BATCH_GET_ITEMS
+from rudder_braze.parallel import in_parallel
 
 # Identifiers up to this size stay readable in the id; longer ones are digested (DynamoDB's key limit is 2,048 bytes).
 _PLAIN_ID_BYTES = 256
@@ -181,9 +183,27 @@ class StateTable:
         ids = _ids("done", keys)
         return {ids[found] for found in self.get_items(list(ids))}
 
-    def mark_finished(self, keys: Iterable[str]) -> None:
+    def sent_by_delivery(self, keys: Iterable[str]) -> set[str]:
+        ids = _ids("done", keys)
+        return {ids[found] for found, item in self.get_items(list(ids)).items() if item.get("sent", {}).get("BOOL")}
+
+    def mark_finished(self, sent: Iterable[str], moved: Iterable[str]) -> None:
+        """``done#`` marks: unconditional for what a delivery sent; for what it moved on, only where no mark is yet,
+        so a concurrent delivery's "sent" is never overwritten (one conditional put per moved event)."""
         expiration = self._expiration()
-        self.put_items([{"id": {"S": item_id("done", key)}, "expiration": expiration} for key in keys])
+        self.put_items([{"id": {"S": item_id("done", key)}, "expiration": expiration, "sent": {"BOOL": True}}
+                        for key in sent])  # fmt: skip
+
+        def mark_moved(key: str) -> None:
+            # A failed condition: marked already (sent, by a delivery of another copy).
+            with contextlib.suppress(self.client.exceptions.ConditionalCheckFailedException):
+                self.client.put_item(
+                    TableName=self.table_name,
+                    Item={"id": {"S": item_id("done", key)}, "expiration": expiration},
+                    ConditionExpression="attribute_not_exists(id)",
+                )
+
+        in_parallel(mark_moved, list(moved))
 
 
 class FingerprintTable:
