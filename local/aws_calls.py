@@ -1,4 +1,6 @@
-"""Every AWS call the functions make on the local stack, counted by service and operation.
+"""Every AWS call the functions make on the local stack, counted by service and operation, and what AWS bills
+for them: DynamoDB's write and read request units (``units.dynamodb_write``, ``units.dynamodb_read``) and SQS's
+requests (``units.sqs_request``).
 
 The functions run in this process (their invocations in ``lambda-*`` threads, their side-by-side calls in the
 package's pool threads), so counting botocore's API calls from those threads counts what they would call on AWS;
@@ -12,6 +14,27 @@ from collections import Counter
 from typing import Any
 
 _FUNCTION_THREADS = ("lambda-", "rudder-braze-pool")
+_SINGLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
+
+
+def billed_units(service: str, operation: str, params: dict[str, Any]) -> Counter[str]:
+    """On-demand billing of one call, for items of at most 1 KB (writes) and 4 KB (reads), as the bridge's are: a
+    write unit per item written (a conditional write that fails is billed too), two per transactional item; a read
+    unit per item read strongly consistent (the bridge reads no other way); a request per SQS call (up to 64 KB)."""
+    units: Counter[str] = Counter()
+    if service == "sqs":
+        units["units.sqs_request"] = 1
+    elif operation in _SINGLE_WRITES:
+        units["units.dynamodb_write"] = 1
+    elif operation == "BatchWriteItem":
+        units["units.dynamodb_write"] = sum(len(writes) for writes in params["RequestItems"].values())
+    elif operation == "TransactWriteItems":
+        units["units.dynamodb_write"] = 2 * len(params["TransactItems"])
+    elif operation == "GetItem":
+        units["units.dynamodb_read"] = 1
+    elif operation == "BatchGetItem":
+        units["units.dynamodb_read"] = sum(len(table["Keys"]) for table in params["RequestItems"].values())
+    return units
 
 
 class AwsCalls:
@@ -19,10 +42,12 @@ class AwsCalls:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # "dynamodb.UpdateItem" → calls
 
-    def count(self, service: str, operation: str) -> None:
+    def count(self, service: str, operation: str, params: dict[str, Any]) -> None:
         if threading.current_thread().name.startswith(_FUNCTION_THREADS):
+            units = billed_units(service, operation, params)
             with self._lock:
                 self.counts[f"{service}.{operation}"] += 1
+                self.counts.update(units)
 
     def take(self) -> Counter[str]:
         """The calls counted since the last take."""
@@ -43,7 +68,7 @@ def install() -> AwsCalls:
         return CALLS
 
     def counted(client: Any, operation: str, params: Any) -> Any:
-        CALLS.count(client.meta.service_model.service_name, operation)
+        CALLS.count(client.meta.service_model.service_name, operation, params)
         return make_api_call(client, operation, params)
 
     counted.counted = True  # type: ignore[attr-defined]

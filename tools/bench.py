@@ -22,6 +22,8 @@ import bench_buffered
 import bench_calls
 import bench_deadline
 import bench_delivery
+import capacity_doc
+import cost_model
 import performance_doc
 
 from rudder_braze.config import load_settings
@@ -142,8 +144,17 @@ def main() -> int:
     print(
         "AWS calls per event: " + ", ".join(f"{path} {figures[f'calls_{path}_aws']:.2f}" for path in bench_calls.PATHS)
     )
+    figures.update(cost_model.cost_figures(figures))
+    print(
+        "cost per million events, HTTP API (goal): "
+        + ", ".join(
+            f"{path} ${figures[f'cost_per_million_{path}']:.2f} (≤ ${goal:.2f})"
+            for path, goal in cost_model.GOALS.items()
+        )
+    )
     bench_delivery.chart(paced, unpaced, ROOT / "docs" / "performance-rate-limit.png")
     performance_doc.write(ROOT / "docs" / "performance.md", figures)
+    capacity_doc.write(ROOT / "docs" / "capacity.md", figures)
     print(json.dumps({k: round(v, 3) for k, v in figures.items()}))
     return 0
 

@@ -1,9 +1,10 @@
 """For ``make bench``: the AWS and Braze calls per event on each path, counted on the local stack.
 
 200 events of 60 users (the reference workload's 0.3 users per event), each in its own webhook call (RudderStack's
-Webhook destination sends one event per request), on each path of :data:`PATHS`. Counted: every AWS call the functions
-make (local.aws_calls), and the requests the Braze simulator received. Not counted: the event source mappings'
-own SQS receives and deletes (made by Lambda's pollers, one of each per batch of up to 10 messages)."""
+Webhook destination sends one event per request) or 100 per call (its HTTP Webhook destination's batches), on each
+path of :data:`PATHS`. Counted: every AWS call the functions make and the units AWS bills for them
+(local.aws_calls), the webhook calls, and the requests the Braze simulator received. Not counted: the event source
+mappings' own SQS receives and deletes (made by Lambda's pollers, one of each per batch of up to 10 messages)."""
 
 from __future__ import annotations
 
@@ -23,20 +24,24 @@ PATHS = {
     "throttled": "direct, while Braze throttles every request (webhook and retry attempts)",
     "recovery": "then Braze back (the retry function delivers the queued events)",
     "buffered": "buffered (webhook, then delivery batches)",
+    "batched100": "direct, 100 events per webhook call (RudderStack's HTTP Webhook destination batches)",
 }
 
 
-def _post_each(stack: LocalStack, tag: str) -> int:
+def _post(stack: LocalStack, tag: str, per_call: int) -> int:
+    """The workload's events, ``per_call`` to a webhook call (one: the event alone, else an array); the calls made."""
     events = generate(EVENTS, users=60, seed=11, invalid_share=0.0)
     for event in events:
         event["messageId"] = f"{tag}-{event['messageId']}"
-        status, answer = stack.post("/v1/webhook", event)
+    bodies = events if per_call == 1 else [events[i : i + per_call] for i in range(0, len(events), per_call)]
+    for body in bodies:
+        status, answer = stack.post("/v1/webhook", body)
         if status not in (200, 202):
             raise RuntimeError(f"the webhook answered {status}: {answer}")
-    return len(events)
+    return len(bodies)
 
 
-def _run(mode: str, throttled: bool) -> dict[str, Counter[str]]:
+def _run(mode: str, throttled: bool, per_call: int = 1) -> dict[str, Counter[str]]:
     calls = install()
     with tempfile.TemporaryDirectory() as logs:
         stack = LocalStack(parameters={"DeliveryMode": mode}, env_overrides={**QUIET, **COMPRESSED_RETRY_TIMING},
@@ -45,16 +50,16 @@ def _run(mode: str, throttled: bool) -> dict[str, Counter[str]]:
             calls.take()
             if throttled:
                 stack.simulator.set_faults({"throttle_rate": 1.0})
-            _post_each(stack, f"{mode}-{throttled}")
+            webhook_calls = Counter({"webhook.calls": _post(stack, f"{mode}-{throttled}-{per_call}", per_call)})
             if throttled:
-                first = calls.take() + Counter({"braze.requests": stack.simulator.stats()["requests"]})
+                first = calls.take() + webhook_calls + Counter({"braze.requests": stack.simulator.stats()["requests"]})
                 stack.simulator.reset()
             if not stack.wait_until_drained(timeout=180):
                 raise RuntimeError("the queues did not drain")
             counted = calls.take() + Counter({"braze.requests": stack.simulator.stats()["requests"]})
     if throttled:
         return {"throttled": first, "recovery": counted}
-    return {mode: counted}
+    return {mode if per_call == 1 else f"batched{per_call}": counted + webhook_calls}
 
 
 def calls_figures() -> dict[str, float]:
@@ -63,9 +68,11 @@ def calls_figures() -> dict[str, float]:
     runs.update(_run("direct", throttled=False))
     runs.update(_run("direct", throttled=True))
     runs.update(_run("buffered", throttled=False))
+    runs.update(_run("direct", throttled=False, per_call=100))
     figures: dict[str, float] = {}
     for path, counted in runs.items():
         for call, count in counted.items():
             figures[f"calls_{path}_{call}"] = count / EVENTS
-        figures[f"calls_{path}_aws"] = sum(n for call, n in counted.items() if not call.startswith("braze.")) / EVENTS
+        aws = sum(n for call, n in counted.items() if call.split(".", 1)[0] in ("dynamodb", "sqs", "ssm"))
+        figures[f"calls_{path}_aws"] = aws / EVENTS
     return figures

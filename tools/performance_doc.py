@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cost_model
 from bench_calls import PATHS
 
 # RudderStack's own transformer on this machine kind, on the same workload (from the project's reference data).
@@ -14,22 +15,6 @@ RUDDERSTACK = {
     "module_load_ms": 330.0,
 }
 
-# Cost-model assumptions (us-east-1 list prices; state them, since they drive every line).
-BRAZE_RTT_MS = 60.0
-DYNAMODB_MS = 5.0
-SQS_MS = 10.0
-MEMORY_GB = 0.5
-PRICE_GB_S = 0.0000133334  # arm64
-PRICE_LAMBDA_REQUEST = 0.20 / 1e6
-PRICE_API_REQUEST = 3.50 / 1e6
-PRICE_SQS_FIFO = 0.50 / 1e6
-PRICE_SQS_STANDARD = 0.40 / 1e6
-PRICE_WRITE = 0.625 / 1e6
-PRICE_READ = 0.125 / 1e6
-RETRIED_SHARE = 0.02  # events that meet a 429/5xx in steady state
-BATCH = 1000  # buffered: events per delivery batch (DeliveryBatchSize at high volume)
-USERS_PER_EVENT = 0.3  # distinct users per event in a delivery batch (the reference workload: 300 in 1,000)
-
 
 def _status(value: float, goal: float, lower_is_better: bool = True) -> str:
     met = value <= goal if lower_is_better else value >= goal
@@ -37,36 +22,17 @@ def _status(value: float, goal: float, lower_is_better: bool = True) -> str:
 
 
 def _cost_rows(figures: dict[str, float]) -> list[str]:
-    """Per million events, each arriving alone (RudderStack's Webhook destination sends one event per request)."""
-    per_event_compute_s = figures["whole_us"] / 1e6
-    retried = RETRIED_SHARE * (SQS_MS + BRAZE_RTT_MS + 3 * DYNAMODB_MS) / 1000  # a retry-queue round trip
-    # Direct: claim, the user's turn taken (it reads the pending count), one Braze call, the turn given back and the
-    # completion inside the webhook call.
-    direct_s = per_event_compute_s + (4 * DYNAMODB_MS + BRAZE_RTT_MS) / 1000 + retried
-    direct = {"s": direct_s, "fifo": RETRIED_SHARE * 3, "standard": 0.0, "writes": 4.0, "reads": 0.0,
-              "invocations": 1.0 + RETRIED_SHARE / 10}  # fmt: skip
-    # Buffered: claim, completion and one SQS send in the webhook call; the delivery function gets batches of
-    # BATCH events (receive and delete are 10 messages per SQS request) and sends the measured packed requests,
-    # reading the second-copy and progress items and writing the second-copy marks in batch calls; taking and giving
-    # back each user's turn (which reads the pending count with it) is one write each, 8 side by side.
-    requests_per_event = figures["braze_requests_per_1000_buffered_measured"] / 1000
-    state_calls_per_event = (2 / 100 + 1 / 25 + 2 * USERS_PER_EVENT / 8) * DYNAMODB_MS / 1000
-    buffered_s = per_event_compute_s + (2 * DYNAMODB_MS + SQS_MS) / 1000
-    buffered_s += requests_per_event * BRAZE_RTT_MS / 1000 + state_calls_per_event + retried
-    buffered = {"s": buffered_s, "fifo": RETRIED_SHARE * 3, "standard": 1.0 + 2 / 10,
-                "writes": 3.0 + 2 * USERS_PER_EVENT, "reads": 2.0,
-                "invocations": 1.0 + 1 / BATCH + RETRIED_SHARE / 10}  # fmt: skip
+    """Per million events, from the units counted on each path (tools/cost_model.py)."""
+    memory = cost_model.memory_gb()
     rows = []
-    for mode, m in (("direct", direct), ("buffered", buffered)):
-        gb_s = m["s"] * MEMORY_GB * 1e6
-        lambda_cost = gb_s * PRICE_GB_S + m["invocations"] * 1e6 * PRICE_LAMBDA_REQUEST
-        sqs_cost = (m["fifo"] * PRICE_SQS_FIFO + m["standard"] * PRICE_SQS_STANDARD) * 1e6
-        dynamodb_cost = (m["writes"] * PRICE_WRITE + m["reads"] * PRICE_READ) * 1e6
-        total = lambda_cost + sqs_cost + dynamodb_cost + 1e6 * PRICE_API_REQUEST
+    for path, goal in cost_model.GOALS.items():
+        b = cost_model.bill(figures, path, figures["whole_us"], memory)
+        total = b.total("http")
         rows.append(
-            f"| {mode} | {gb_s:,.0f} | {m['invocations'] * 1e6:,.0f} | {(m['fifo'] + m['standard']) * 1e6:,.0f}"
-            f" | {m['writes'] * 1e6:,.0f} / {m['reads'] * 1e6:,.0f} | ${lambda_cost:,.2f} | ${sqs_cost:,.2f}"
-            f" | ${dynamodb_cost:,.2f} | ${total:,.2f} |"
+            f"| {path} | {b.gb_s * 1e6:,.0f} | {b.invocations * 1e6:,.0f} | {b.sqs_requests * 1e6:,.0f}"
+            f" | {b.write_units * 1e6:,.0f} / {b.read_units * 1e6:,.0f} | ${b.lambda_dollars():,.2f}"
+            f" | ${b.sqs_dollars():,.2f} | ${b.dynamodb_dollars():,.2f} | ${b.api_dollars('http'):,.2f}"
+            f" | **${total:,.2f}** (≤ ${goal:.2f}: {_status(total, goal)}) | ${b.total('rest'):,.2f} |"
         )
     return rows
 
@@ -199,26 +165,33 @@ def write(path: Path, figures: dict[str, float]) -> None:
         "",
         "## Cost model, per million events",
         "",
-        f"Assumed: Braze round trip {BRAZE_RTT_MS:.0f} ms, DynamoDB call {DYNAMODB_MS:.0f} ms,"
-        f" SQS call {SQS_MS:.0f} ms,"
-        f" {MEMORY_GB * 1024:.0f} MB functions on arm64, {RETRIED_SHARE:.0%} of events retried once, each event",
-        "arriving in its own webhook call (RudderStack's Webhook destination), buffered batches of"
-        f" {BATCH:,} events; us-east-1 list prices (Lambda $0.0000133334/GB-s and $0.20 per million requests,",
-        "API Gateway REST $3.50 per million, SQS $0.50 (FIFO) / $0.40 (standard) per million requests, DynamoDB",
-        "on demand $0.625 per million writes, $0.125 per million reads). Compute per event is the measured whole",
-        "path; the rest is waiting on the network. Buffered uses the measured Braze requests per 1,000 events.",
+        "From what `tools/bench_calls.py` counted per event on each path (webhook calls, Braze requests, AWS calls and",
+        "the units AWS bills for them: a DynamoDB write unit per item written, a read unit per item read, an SQS",
+        "request per call) and these assumptions (`tools/cost_model.py`): Braze round trip"
+        f" {cost_model.BRAZE_RTT_MS:.0f} ms, DynamoDB call {cost_model.DYNAMODB_MS:.0f} ms,"
+        f" SQS call {cost_model.SQS_MS:.0f} ms (a body of many events makes {cost_model.SIDE_BY_SIDE} calls at once),",
+        f"the template's {cost_model.memory_gb() * 1024:.0f} MB on arm64, {cost_model.RETRIED_SHARE:.0%} of events"
+        " retried once (costed as the counted recovery path), Lambda's poller receiving and deleting 10",
+        "messages a request; us-east-1 list prices: Lambda $0.0000133334/GB-s and $0.20 per million requests, API",
+        "Gateway HTTP API $1.00 and REST API $3.50 per million, SQS $0.50 (FIFO) / $0.40 (standard) per million,",
+        "DynamoDB on demand $0.625 per million write units and $0.125 per million read units.",
         "",
-        "| mode | Lambda GB-s | Lambda requests | SQS requests | DynamoDB writes / reads | Lambda | SQS"
-        " | DynamoDB | total with API Gateway |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        "| path | Lambda GB-s | Lambda requests | SQS requests | DynamoDB write / read units | Lambda | SQS"
+        " | DynamoDB | HTTP API | total, HTTP API (goal) | total, REST API |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *_cost_rows(figures),
         "",
-        "API Gateway is the largest line ($3.50 of every million) in both modes. Direct mode waits on Braze inside",
-        "every webhook call; buffered mode answers after one SQS send and lets the delivery function pay one Braze",
-        "round trip per packed request, at the price of a standard-queue message and a second-copy mark per event.",
-        "The bigger difference is Braze's side: about one `/users/track` request per event direct against",
-        f"{figures['braze_requests_per_1000_buffered_measured']:.0f} per 1,000 buffered, out of a workspace budget"
-        " of 3,000 requests per 3 s shared with every other tool that writes to Braze.",
+        "On the direct path each event is claimed (a conditional put: a copy RudderStack sends again is recognised),"
+        " its user's turn taken and given back around the Braze call (the user's queued events and concurrent",
+        "senders keep their order) and its outcome stored (the claim's completion):"
+        f" {f['calls_direct_units.dynamodb_write']:.1f} write units an event. A body of 100 events shares the turns"
+        " among its users and writes the completions in batches, but still claims and completes each event:"
+        f" {f['calls_batched100_units.dynamodb_write']:.1f} write units an event, which no API type or memory size"
+        " removes. Buffered mode answers after one SQS send and lets the delivery",
+        "function pay one Braze round trip per packed request, at the price of a standard-queue message and a",
+        "second-copy mark per event. The bigger difference is Braze's side: about one `/users/track` request per",
+        f"event direct against {figures['braze_requests_per_1000_buffered_measured']:.0f} per 1,000 buffered, out of"
+        " a workspace budget of 3,000 requests per 3 s shared with every other tool that writes to Braze.",
         "",
         *_calls_section(figures),
     ]

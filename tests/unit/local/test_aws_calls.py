@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import boto3
 from botocore.stub import Stubber
 
-from local.aws_calls import install
+from local.aws_calls import billed_units, install
 
 
 def test_calls_from_function_threads_are_counted_and_the_harnesss_are_not() -> None:
@@ -23,5 +24,15 @@ def test_calls_from_function_threads_are_counted_and_the_harnesss_are_not() -> N
             thread = threading.Thread(target=client.get_queue_url, kwargs={"QueueName": "q"}, name=name)
             thread.start()
             thread.join()
-    assert calls.take() == {"sqs.GetQueueUrl": 2}
+    assert calls.take() == {"sqs.GetQueueUrl": 2, "units.sqs_request": 2}
     assert calls.take() == {}
+
+
+def test_dynamodb_is_billed_per_item_written_or_read_not_per_call() -> None:
+    batch: dict[str, Any] = {"RequestItems": {"t": [{"PutRequest": {"Item": {}}}] * 25}}
+    assert billed_units("dynamodb", "BatchWriteItem", batch) == {"units.dynamodb_write": 25}
+    assert billed_units("dynamodb", "UpdateItem", {}) == {"units.dynamodb_write": 1}
+    assert billed_units("dynamodb", "TransactWriteItems", {"TransactItems": [{}, {}]}) == {"units.dynamodb_write": 4}
+    keys = {"RequestItems": {"t": {"Keys": [{}] * 100, "ConsistentRead": True}}}
+    assert billed_units("dynamodb", "BatchGetItem", keys) == {"units.dynamodb_read": 100}
+    assert billed_units("sqs", "SendMessageBatch", {"Entries": [{}] * 10}) == {"units.sqs_request": 1}
