@@ -69,8 +69,8 @@ demo: install ## the whole pipeline locally (no AWS, no Docker) with Braze fault
 local: install ## the local stack for manual use: webhook on :3000 (PORT), Braze simulator on :4000 (BRAZE_PORT), MODE=buffered, API=rest
 	$(PY) -m local.run
 
-loadtest: install ## steady load on the local stack (RATE=25 requests/s for SECONDS=60, Braze throttling 10%)
-	$(PY) -m local.loadtest --rate $${RATE:-25} --seconds $${SECONDS:-60} --mode $${MODE:-direct}
+loadtest: install ## steady load on the local stack, each mode behind each API type (RATE=25/s, SECONDS=60, MODE=, API=); last line JSON
+	$(PY) -m local.loadtest --rate $${RATE:-25} --seconds $${SECONDS:-60} --mode $${MODE:-all} --api $${API:-all}
 
 bench: build ## benchmarks over the reference workload; writes docs/performance.md; last line is one JSON object
 	PYTHONPATH=$(CURDIR) $(PY) tools/bench.py
