@@ -80,6 +80,7 @@ _SNAKE = {"userId": "user_id", "anonymousId": "anonymous_id", "previousId": "pre
           "messageId": "message_id"}  # fmt: skip
 
 
+SDK_FLUSH_SECONDS = 240
 # A sender: (data plane URL, write key, calls) → the errors the SDK reported.
 Sender = Callable[[str, str, list[tuple[str, JSON]]], list[str]]
 
@@ -90,7 +91,12 @@ def send_python(client_class: type[Any]) -> Sender:
         client = client_class(write_key=write_key, host=url, on_error=lambda exc, batch: errors.append(repr(exc)))
         for method, fields in calls:
             getattr(client, method)(**{_SNAKE.get(key, key): value for key, value in fields.items()})
-        client.flush()
+        # The SDK's flush waits as long as its retries last: a bound turns a stuck sender into a failure that says so.
+        flushing = threading.Thread(target=client.flush, daemon=True)
+        flushing.start()
+        flushing.join(timeout=SDK_FLUSH_SECONDS)
+        if flushing.is_alive():
+            return [*errors, f"the SDK was still sending after {SDK_FLUSH_SECONDS} s"]
         client.join()
         return errors
 
