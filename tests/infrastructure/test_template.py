@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import pytest
@@ -157,3 +158,11 @@ def test_the_retry_role_grants_only_the_state_calls_its_mode_makes(template: Tem
         actions.update([statement["Action"]] if isinstance(statement["Action"], str) else statement["Action"])
     expected = {"dynamodb:BatchGetItem", "dynamodb:DeleteItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
     assert actions == expected | ({"dynamodb:BatchWriteItem"} if mode == "buffered" else set())
+
+
+@pytest.mark.parametrize("role", ["IngestRole", "RetryRole"])
+def test_secrets_are_read_only_the_way_the_functions_read_them(template: Template, role: str) -> None:
+    """Powertools' get_parameters_by_name with every value decrypted is one GetParameters call (counted in
+    docs/performance.md as ssm.GetParameters); GetParameter is never called, so never granted."""
+    ssm = [s for s in statements(template, role) if "ssm" in json.dumps(s["Action"])]
+    assert [s["Action"] for s in ssm] == ["ssm:GetParameters"]
