@@ -151,8 +151,9 @@ def write(path: Path, figures: dict[str, float]) -> None:
         " batches). RudderStack's HTTP Webhook",
         "  destination's batches of 100 (direct) pack too: about",
         f"  {BRAZE_BUDGET / figures['calls_batched100_braze.requests']:,.0f} events/s.",
-        "- **Buffered mode's delivery function** is capped by `RetryMaxConcurrency` (2 by default) instances:",
-        "  raise it before 1,000 events/s; each instance is one more Braze caller.",
+        "- **Buffered mode's delivery function** is capped by `RetryMaxConcurrency` (2 by default) instances:"
+        f" about {limits(figures, SETUPS[2])['delivery instances (RetryMaxConcurrency)'][0]:,.0f} events/s;",
+        "  raise it before that; each instance is one more Braze caller.",
         "- **DynamoDB**: a new on-demand table takes 4,000 writes/s at once and doubles its previous peak as",
         "  traffic grows; at 10,000 events/s and beyond, pre-warm the table (warm throughput) or ramp up, and past",
         "  40,000 write units/s ask AWS to raise the table quota.",
