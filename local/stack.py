@@ -26,11 +26,12 @@ from typing import Any, TextIO
 
 import urllib3
 
-from local.api_gateway import HTTP, REST, ApiGateway, GatewayOptions, TokenBucket
+from local.api_gateway import ApiGateway, GatewayOptions, TokenBucket
 from local.aws import MotoAWS, create_resources
 from local.braze_simulator import BrazeSimulator, SimulatorServer
 from local.lambda_runtime import LambdaOutput, LocalFunction
 from local.ledger import Observed, Summary, reconcile
+from local.proxy_events import HTTP, REST
 from local.sqs_event_source import EventSourceSettings, SqsEventSource
 from local.tcp_proxy import TcpProxy
 from local.template import ROOT, Template

@@ -5,6 +5,7 @@ bill, and what saturates first."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
 
 import cost_model
@@ -39,6 +40,7 @@ SETUPS = (
 )
 
 
+@cache
 def _template_defaults() -> dict[str, float]:
     parameters = Template("dev").doc["Parameters"]
     return {name: float(parameters[name]["Default"]) for name in ("ApiRateLimit", "RetryMaxConcurrency",

@@ -8,6 +8,7 @@ events that meet a throttled Braze, and how many calls a batched body makes side
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from local.template import Template
 
@@ -27,6 +28,7 @@ DELIVERY_BATCH = 1000  # buffered: events per delivery-function invocation at vo
 GOALS = {"direct": 2.50, "buffered": 2.50, "batched100": 0.40}
 
 
+@cache
 def memory_gb() -> float:
     """The functions' memory, as the template sets it."""
     return float(Template("dev").doc["Globals"]["Function"]["MemorySize"]) / 1024

@@ -63,11 +63,8 @@ class MemoryState:
     def clear_progress(self, key: str) -> None:
         self.saved.pop(key, None)
 
-    def finished(self, keys: Sequence[str]) -> set[str]:
-        return set(keys) & set(self.done)
-
-    def sent_by_delivery(self, keys: Sequence[str]) -> set[str]:
-        return {key for key in keys if self.done.get(key)}
+    def delivery_marks(self, keys: Sequence[str]) -> dict[str, bool]:
+        return {key: self.done[key] for key in keys if key in self.done}
 
     def mark_finished(self, sent: Sequence[str], moved: Sequence[str]) -> None:
         self.done.update(dict.fromkeys(sent, True))

@@ -38,7 +38,7 @@ class BufferedDeliveryService(OrderedSending):
         latencies: list[float] = []
         events, record_of = read_records(records, self.queue, counts, self.clock())
         # No state, no way to tell a second copy from a first: raising leaves the whole batch on the queue.
-        seen = self.state.finished(list(events))
+        seen = self.state.delivery_marks(list(events))
         counts["EventsDuplicate"] = len(seen)
         events = {key: event for key, event in events.items() if key not in seen}
         resume(events, self.state)
@@ -72,7 +72,8 @@ class BufferedDeliveryService(OrderedSending):
         which finds the user's turn taken and moves its copy to the retry queue; the retry function can only take
         the turn after this, and then finds the event sent (RetryService)."""
         sent = [key for key in delivered if key in events]
-        moved = [key for key in events if key not in unmoved and key not in set(sent)]
+        not_moved = unmoved | set(sent)
+        moved = [key for key in events if key not in not_moved]
         try:
             self.state.mark_finished(sent, moved)
         except Exception as exc:  # bookkeeping: only a second copy of a message could follow

@@ -108,10 +108,11 @@ class RetryService(OrderedSending):
         if not self.second_copies or not sendable:
             return sendable, []
         try:
-            sent = self.state.sent_by_delivery([event.key for event in sendable])
+            marks = self.state.delivery_marks([event.key for event in sendable])
         except Exception as exc:
             log.warning("could not read delivery marks (%s); sending", type(exc).__name__)
             return sendable, []
+        sent = {key for key, was_sent in marks.items() if was_sent}
         counts["EventsDuplicate"] += len(sent)
         for key in sent:
             log.info("already sent by a delivery", extra={"messageId": key})

@@ -179,13 +179,9 @@ class StateTable:
 
     # --- delivery-queue messages already handled ------------------------------------------------------------
 
-    def finished(self, keys: Iterable[str]) -> set[str]:
+    def delivery_marks(self, keys: Iterable[str]) -> dict[str, bool]:
         ids = _ids("done", keys)
-        return {ids[found] for found in self.get_items(list(ids))}
-
-    def sent_by_delivery(self, keys: Iterable[str]) -> set[str]:
-        ids = _ids("done", keys)
-        return {ids[found] for found, item in self.get_items(list(ids)).items() if item.get("sent", {}).get("BOOL")}
+        return {ids[found]: bool(item.get("sent", {}).get("BOOL")) for found, item in self.get_items(list(ids)).items()}
 
     def mark_finished(self, sent: Iterable[str], moved: Iterable[str]) -> None:
         """``done#`` marks: unconditional for what a delivery sent; for what it moved on, only where no mark is yet,
