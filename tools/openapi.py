@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from rudder_braze.limits import MAX_DELETIONS
 from rudder_braze.mapping.transform import SUPPORTED_TYPES
 from rudder_braze.rudderstack.validation import EVENT_TYPES, load_schema
 
@@ -77,6 +78,56 @@ def _answers(sdk_route: bool) -> dict[str, Any]:
             "content": _json(result),
         }
     return answers
+
+
+def _deletions(post: dict[str, Any], components: dict[str, Any]) -> dict[str, Any]:
+    """``/v1/deletions``: its body, its answer, and its statuses (the shared ones but 400, 200 and 202)."""
+    text = {"type": "string", "minLength": 1}
+    alias = {"type": "object", "required": ["alias_name", "alias_label"],
+             "properties": {"alias_name": text, "alias_label": text}}  # fmt: skip
+    components["Deletions"] = {
+        "type": "object",
+        "description": f"Braze users to remove: {MAX_DELETIONS} at most in all, one at least",
+        "anyOf": [{"required": ["userIds"]}, {"required": ["aliases"]}],
+        "properties": {
+            "userIds": {"type": "array", "items": text, "maxItems": MAX_DELETIONS},
+            "aliases": {"type": "array", "items": alias, "maxItems": MAX_DELETIONS},
+        },
+    }
+    counts = ("received", "deleted", "already_deleted", "queued", "dead_lettered")
+    outcomes = ["deleted", "already_deleted", "queued", "dead_lettered", "in_progress", "not_queued"]
+    components["DeletionResult"] = {
+        "type": "object",
+        "required": [*counts, "results"],
+        "properties": {
+            **{name: {"type": "integer", "minimum": 0} for name in counts},
+            "results": {"type": "array", "items": {"type": "object", "required": ["outcome"], "properties": {
+                "userId": {"type": "string"}, "alias": alias, "outcome": {"enum": outcomes}}}},
+            "code": {"type": "string"},
+            "message": {"type": "string"},
+            "error": {"type": "string"},
+        },
+    }  # fmt: skip
+    result = _json({"$ref": "#/components/schemas/DeletionResult"})
+    error = {"$ref": "#/components/schemas/Error"}
+    answers = {status: answer for status, answer in _answers(sdk_route=False).items() if status not in ("200", "202")}
+    answers |= {
+        "200": {"description": "every user deleted now, or deleted by an earlier call (already_deleted)",
+                "content": result},
+        "202": {"description": "some users wait in the retry queue (Braze throttled or failed)", "content": result},
+        "400": {"description": "an unreadable body; `path` names the first bad place", "content": _json(error)},
+        "503": {"description": "some users could be neither deleted nor queued, or another call is deleting them: "
+                "call again (nothing is deleted twice)", "content": _json({"oneOf": [result, error]})},
+    }  # fmt: skip
+    return {
+        "post": {
+            **post,
+            "operationId": "deletions",
+            "summary": "Delete users from Braze (/users/delete), exactly once per user",
+            "requestBody": {"required": True, "content": _json({"$ref": "#/components/schemas/Deletions"})},
+            "responses": answers,
+        }
+    }
 
 
 _CONTENT_ENCODING = {
@@ -180,6 +231,7 @@ def document() -> dict[str, Any]:
             }
         },
     }
+    paths["/v1/deletions"] = _deletions(post, components)
     for kind in sorted(SUPPORTED_TYPES):
         paths[f"/v1/{kind}"] = {
             "post": {

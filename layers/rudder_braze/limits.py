@@ -36,6 +36,7 @@ DYNAMODB_BATCH_GET_ITEMS = 100
 # RudderStack's own HTTP API limit for a body (compressed or inflated); base64 of it stays under Lambda's 6 MB.
 MAX_BODY_BYTES = 4 * 1024 * 1024
 MAX_EVENTS = 1000
+MAX_DELETIONS = 1000  # users named in one /v1/deletions call
 # messageId, userId, anonymousId, previousId, groupId: counted in UTF-8 bytes. Keys derived from them are digests
 # beyond DynamoDB's key limit (see rudder_braze.adapters.aws.state), so this is about sane input, not about keys.
 MAX_IDENTIFIER_BYTES = 1024

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 import random
 import threading
@@ -21,6 +22,8 @@ from local.braze_simulator.rules import (
 )
 
 JSON = dict[str, Any]
+# /users/delete's identifier lists, and the field of a stored object each names.
+DELETE_KINDS = {"external_ids": "external_id", "user_aliases": "user_alias", "braze_ids": "braze_id"}
 
 
 @dataclass
@@ -193,11 +196,26 @@ class BrazeSimulator:
         return 202, {"message": "success"}
 
     def _delete(self, body: JSON, now: float) -> tuple[int, JSON]:
-        ids = body.get("external_ids")
-        if not isinstance(ids, list) or not ids or len(ids) > 50:
-            return 400, {"message": "'external_ids' must hold 1 to 50 ids"}
-        self.stored.extend(Stored("deletions", {"external_id": i}, now) for i in ids)
-        return 202, {"deleted": len(ids)}
+        """Braze's ``/users/delete``: one identifier kind per request, up to 50. The users' stored objects go; a
+        record of each deletion stays (kind ``deletions``)."""
+        kinds = [kind for kind in DELETE_KINDS if kind in body]
+        if len(kinds) != 1:
+            return 400, {"message": f"name exactly one of {', '.join(DELETE_KINDS)}"}
+        (kind,) = kinds
+        identifiers = body[kind]
+        if not isinstance(identifiers, list) or not identifiers or len(identifiers) > 50:
+            return 400, {"message": f"'{kind}' must hold 1 to 50 identifiers"}
+        field = DELETE_KINDS[kind]
+        if not all(has_identifier({field: identifier}) for identifier in identifiers):
+            return 400, {"message": f"every entry of '{kind}' must be a {field}"}
+        gone = [json.dumps(identifier, sort_keys=True) for identifier in identifiers]
+        self.stored = [
+            item
+            for item in self.stored
+            if item.kind == "deletions" or json.dumps(item.obj.get(field), sort_keys=True) not in gone
+        ]
+        self.stored.extend(Stored("deletions", {field: identifier}, now) for identifier in identifiers)
+        return 202, {"deleted": len(identifiers), "message": "success"}
 
     def _subscription(self, body: JSON, now: float) -> tuple[int, JSON]:
         groups = body.get("subscription_groups")

@@ -18,12 +18,14 @@ from typing import TYPE_CHECKING
 
 from rudder_braze.adapters.aws import AwsClients
 from rudder_braze.app.auth import Access
+from rudder_braze.app.deletions import DeletionsRoute
 from rudder_braze.app.settings import AppSettings
-from rudder_braze.app.webhook import Webhook
+from rudder_braze.app.webhook import BodyLimits, Webhook
 from rudder_braze.braze.client import BrazeClient, ClientTiming
 from rudder_braze.config import BrazeSettings, load_settings
 from rudder_braze.usecases.attribute_dedup import AttributeDedup
 from rudder_braze.usecases.buffered_delivery import BufferedDeliveryService
+from rudder_braze.usecases.deletion import DeletionService
 from rudder_braze.usecases.ingest import IngestService
 from rudder_braze.usecases.ports import Send
 from rudder_braze.usecases.retry import RetryService
@@ -123,6 +125,11 @@ class Container:
         )
 
     @cached_property
+    def deletion_service(self) -> DeletionService:
+        fingerprints = self._dedup()
+        return DeletionService(self.ingest_service, fingerprints.store if fingerprints else None)
+
+    @cached_property
     def webhook(self) -> Webhook:
         return Webhook(
             lambda: self.ingest_service,
@@ -130,8 +137,8 @@ class Container:
                 lambda: [self.secrets.get("webhook_token"), self.secrets.optional("webhook_previous_token")],
                 self.settings.allowed_sources,
             ),
-            max_body_bytes=self.settings.max_body_bytes,
-            max_events=self.settings.max_events,
+            DeletionsRoute(lambda: self.deletion_service),
+            limits=BodyLimits(self.settings.max_body_bytes, self.settings.max_events),
         )
 
     @cached_property

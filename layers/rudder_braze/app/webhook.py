@@ -1,7 +1,8 @@
 """The webhook's HTTP contract, independent of API Gateway and Lambda.
 
 Routes: ``/v1/webhook`` (one event, or an array as RudderStack's HTTP Webhook destination sends),
-``/v1/batch`` (``{"batch": [...]}``) and ``/v1/<type>`` (RudderStack's HTTP API shapes, which its SDKs call).
+``/v1/batch`` (``{"batch": [...]}``), ``/v1/<type>`` (RudderStack's HTTP API shapes, which its SDKs call) and
+``/v1/deletions`` (users to delete from Braze: :mod:`rudder_braze.app.deletions`).
 
 Status codes are chosen for RudderStack's retry rules: 200 delivered · 202 queued for retry (``/v1/webhook`` only:
 the SDK routes answer 200, as RudderStack's gateway does, because its Python SDK resends anything but a 200) ·
@@ -32,6 +33,7 @@ from rudder_braze.usecases.ingest import IngestResult
 
 log = logging.getLogger("rudder_braze")
 
+DELETIONS = "deletions"
 _JSON_MEDIA_TYPES = ("application/json", "text/json", "text/plain")
 # Codes of the answers the use case builds (the SDKs read ``code`` and ``message`` from every non-200 answer).
 _SERVICE_CODES = {400: "invalid_events", 503: "retry_later"}
@@ -87,8 +89,9 @@ def _is_json_media_type(content_type: str | None) -> bool:
 # whatever it says, and so do these routes. /v1/webhook keeps the check: RudderStack's Webhook destination always
 # sends application/json, and anything else there is a misconfigured sender better told than guessed at.
 def is_sdk_route(route: str) -> bool:
-    """``batch`` and the event types are RudderStack's HTTP API, which its SDKs call; ``webhook`` is not."""
-    return route != "webhook"
+    """``batch`` and the event types are RudderStack's HTTP API, which its SDKs call; ``webhook`` and
+    ``deletions`` are not."""
+    return route not in ("webhook", DELETIONS)
 
 
 def answer_for(result: IngestResult) -> tuple[int, dict[str, Any]]:
@@ -145,28 +148,49 @@ class Ingest(Protocol):
     def handle(self, events: list[Any], remaining_ms: Callable[[], int]) -> IngestResult: ...
 
 
+@dataclass(frozen=True, slots=True)
+class BodyLimits:
+    max_body_bytes: int = MAX_BODY_BYTES
+    max_events: int = MAX_EVENTS
+
+
+class DeletionRoute(Protocol):
+    """``/v1/deletions`` once the request passed the checks every route shares (:mod:`rudder_braze.app.deletions`)."""
+
+    def handle(self, document: Any, remaining_ms: Callable[[], int]) -> HttpAnswer: ...
+
+
 class Webhook:
     def __init__(
         self,
         service: Callable[[], Ingest],
         access: Access,
-        max_body_bytes: int = MAX_BODY_BYTES,
-        max_events: int = MAX_EVENTS,
+        deletions: DeletionRoute | None = None,
+        *,
+        limits: BodyLimits = BodyLimits(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._service = service
         self.access = access
-        self.max_body_bytes = max_body_bytes
-        self.max_events = max_events
+        self._deletions = deletions
+        self.max_body_bytes = limits.max_body_bytes
+        self.max_events = limits.max_events
         self.clock = clock
 
     def handle(self, request: WebhookRequest, remaining_ms: Callable[[], int]) -> HttpAnswer:
         """The request's answer; its events get ``receivedAt`` from when API Gateway received it (now if unknown)."""
         try:
             self._authorize(request)
-            events = self._read(request.route, request.headers, request.body)
+            if request.route == DELETIONS and self._deletions is not None:
+                return self._deletions.handle(self._document(request), remaining_ms)
+            events = self._events(request.route, self._document(request))
         except _Refused as refused:
             return refused.answer
+        except InputError as exc:
+            return _error(400, "invalid_body", str(exc))
+        if len(events) > self.max_events:
+            message = f"the body holds {len(events)} events; the limit is {self.max_events}"
+            return _error(413, "too_many_events", message)
         received_at = request.received_at
         moment = datetime.fromtimestamp(received_at if received_at is not None else self.clock(), UTC)
         for event in events:
@@ -184,8 +208,9 @@ class Webhook:
             answer.headers["WWW-Authenticate"] = 'Bearer realm="rudder-braze"'
             raise _Refused(answer)
 
-    def _read(self, route: str, headers: Mapping[str, str], body: bytes) -> list[Any]:
-        """The body's events, or the answer that refuses the whole body (size, media type, encoding, JSON, shape)."""
+    def _document(self, request: WebhookRequest) -> Any:
+        """The body's JSON document, or the answer that refuses the whole body (size, media type, encoding, JSON)."""
+        route, headers, body = request.route, request.headers, request.body
         if len(body) > self.max_body_bytes:
             raise _Refused(_error(413, "payload_too_large",
                                   f"the body is {len(body)} bytes; the limit is {self.max_body_bytes}"))  # fmt: skip
@@ -199,15 +224,11 @@ class Webhook:
             message = 'the body is empty; send an event, an array of events or {"batch": [...]}'
             raise _Refused(_error(400, "empty_body", message))
         try:
-            events = self._events(route, loads(decoded))
+            return loads(decoded)
         except InputError as exc:
             if "not valid JSON" in str(exc) or "UTF-8" in str(exc):
                 raise _Refused(_error(415, "invalid_json", str(exc))) from None
             raise _Refused(_error(400, "invalid_body", str(exc))) from None
-        if len(events) > self.max_events:
-            raise _Refused(_error(413, "too_many_events",
-                                  f"the body holds {len(events)} events; the limit is {self.max_events}"))  # fmt: skip
-        return events
 
     @staticmethod
     def _events(route: str, document: Any) -> list[Any]:

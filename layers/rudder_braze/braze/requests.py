@@ -9,6 +9,9 @@ TRACK = "/users/track"
 IDENTIFY = "/users/identify"
 MERGE = "/users/merge"
 SUBSCRIPTION = "/v2/subscription/status/set"
+DELETE = "/users/delete"
+# The identifier kinds a /users/delete request names (one kind per request, Braze's rule).
+DELETE_KINDS = ("external_ids", "user_aliases")
 
 PARTNER = "RudderStack"  # the ``partner`` Braze asks integrations to name in what they send
 

@@ -1,9 +1,9 @@
 """Many events' Braze requests → few requests, within Braze's per-request limits.
 
 This is RudderStack's "router" batching: ``/users/track`` objects ordered by user and cut to the configured
-limit; subscription-group updates go 25 to a request (same group and state combined); merges and identify merges
-50 to a request. Every packed request knows which events it carries, and for ``/users/track`` which events each
-attributes/events/purchases item came from.
+limit; subscription-group updates go 25 to a request (same group and state combined); merges, identify merges
+and user deletions 50 to a request (deletions one identifier kind per request). Every packed request knows which
+events it carries, and for ``/users/track`` which events each attributes/events/purchases item came from.
 
 With ``coalesce`` (what the delivery path does, beyond RudderStack), one user's attribute objects in the batch
 are folded into one, later values winning in event order, wherever that leaves Braze's end state unchanged; and
@@ -16,7 +16,16 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from rudder_braze.braze.requests import IDENTIFY, MERGE, PARTNER, SUBSCRIPTION, TRACK, BrazeRequest
+from rudder_braze.braze.requests import (
+    DELETE,
+    DELETE_KINDS,
+    IDENTIFY,
+    MERGE,
+    PARTNER,
+    SUBSCRIPTION,
+    TRACK,
+    BrazeRequest,
+)
 from rudder_braze.config import TrackBatchRule
 
 JSON = dict[str, Any]
@@ -27,6 +36,7 @@ TRACK_USERS = 75
 SUBSCRIPTIONS_PER_REQUEST = 25
 MERGES_PER_REQUEST = 50
 IDENTIFIES_PER_REQUEST = 50
+DELETIONS_PER_REQUEST = 50
 
 # The /users/track objects of one event (or of one user's events, coalesced): (external_id or None,
 # [(array name, object, the events it stands for), ...]).
@@ -207,12 +217,13 @@ def pack(
     """Pack ``(messageId, requests)`` pairs, in event order, into as few Braze requests as the limits allow.
 
     Order of the result: identify merges (so a user's anonymous profile is merged before their attributes
-    arrive), then ``/users/track``, subscription-group updates and ``/users/merge``.
+    arrive), then ``/users/track``, subscription-group updates, ``/users/merge`` and ``/users/delete``.
     """
     track: list[_Unit] = []
     identifies: list[tuple[str, JSON]] = []
     subscriptions: list[tuple[str, JSON]] = []
     merges: list[tuple[str, JSON]] = []
+    deletions: dict[str, list[tuple[str, JSON]]] = {kind: [] for kind in DELETE_KINDS}
     for message_id, requests in events:
         for request in requests:
             body = request.body
@@ -226,6 +237,9 @@ def pack(
                 subscriptions.extend((message_id, entry) for entry in body["subscription_groups"])
             elif request.path == MERGE:
                 merges.extend((message_id, update) for update in body["merge_updates"])
+            elif request.path == DELETE:
+                for kind in DELETE_KINDS:
+                    deletions[kind].extend((message_id, identifier) for identifier in body.get(kind, ()))
             else:
                 raise ValueError(f"cannot pack requests to {request.path}")
     aliases = _unique_identifies(identifies) if coalesce else [((m,), alias) for m, alias in identifies]
@@ -245,5 +259,10 @@ def pack(
     packed.extend(
         BrazeRequest(MERGE, {"merge_updates": [update for _, update in chunk]}, _message_ids(chunk))
         for chunk in _chunks(merges, MERGES_PER_REQUEST)
+    )
+    packed.extend(
+        BrazeRequest(DELETE, {kind: [identifier for _, identifier in chunk]}, _message_ids(chunk))
+        for kind, identifiers in deletions.items()
+        for chunk in _chunks(identifiers, DELETIONS_PER_REQUEST)
     )
     return packed

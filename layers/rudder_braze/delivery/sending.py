@@ -18,13 +18,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rudder_braze.braze.client import BrazeResponse, Classification, Outcome, classify
-from rudder_braze.braze.requests import IDENTIFY, MERGE, PARTNER, SUBSCRIPTION, TRACK, BrazeRequest
+from rudder_braze.braze.requests import DELETE, IDENTIFY, MERGE, PARTNER, SUBSCRIPTION, TRACK, BrazeRequest
 from rudder_braze.config import TrackBatchRule
 from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.delivery.packing import TRACK_ARRAYS, pack
 
-# The order in which an event's requests must reach Braze: merge the anonymous profile before writing to it.
-PHASES = (IDENTIFY, TRACK, SUBSCRIPTION, MERGE)
+# The order in which an event's requests must reach Braze: merge the anonymous profile before writing to it; a
+# deletion after whatever else was due for its user.
+PHASES = (IDENTIFY, TRACK, SUBSCRIPTION, MERGE, DELETE)
 _SEVERITY = {Outcome.RETRYABLE: 1, Outcome.THROTTLED: 2, Outcome.PERMANENT: 3}
 
 
@@ -173,6 +174,9 @@ class _DeliveryRun:
         """Send one request; whether Braze took it."""
         response = self.send(chunk)
         classification = classify(response)
+        if path == DELETE and response.status == 404:
+            # Braze knows none of these users: nothing is left to delete (RudderStack counts it a success too).
+            classification = Classification(Outcome.DELIVERED, "Braze answered 404: no such user")
         self.report.calls.append(
             BrazeCall(path, len(chunk.message_ids), _object_count(chunk), response.status, classification.outcome,
                       response.elapsed_ms, response.ambiguous)

@@ -48,6 +48,15 @@ class IngestResult:
     latencies_ms: list[float] = field(default_factory=list)
 
 
+@dataclass(slots=True)
+class Candidate:
+    """An accepted input on its way to its claim: what to deliver, and what its log lines call it."""
+
+    event: PendingEvent
+    event_type: str | None
+    filtered: str | None = None  # why nothing needs sending (a fully de-duplicated identify), if so
+
+
 def _too_large(result: EventResult) -> str | None:
     """Why an event could never wait in a queue (refused now, not when it must wait), or ``None``."""
     size = len(json.dumps([[r.path, r.body] for r in result.requests or ()]).encode())
@@ -75,9 +84,14 @@ class IngestService(OrderedSending):
 
     def handle(self, events: list[Any], remaining_ms: Callable[[], int]) -> IngestResult:
         result = IngestResult(len(events), counts=Counter(EventsReceived=len(events)))
-        candidates = self._candidates(events, result)
+        return self.accept(self._candidates(events, result), result, remaining_ms)
+
+    def accept(
+        self, candidates: dict[str, Candidate], result: IngestResult, remaining_ms: Callable[[], int]
+    ) -> IngestResult:
+        """Claim the candidates, then deliver now or queue them; release what could be neither."""
         claims_started = time.monotonic()
-        fresh = self._claim(events, candidates, result, remaining_ms)
+        fresh = self._claim(candidates, result, remaining_ms)
         claims_ms = (time.monotonic() - claims_started) * 1000
         if self.delivery_queue is not None:
             self._queue_for_delivery(fresh, self.delivery_queue, result)
@@ -87,7 +101,7 @@ class IngestService(OrderedSending):
             self._release(fresh, result)
         return result
 
-    def _candidates(self, events: list[Any], result: IngestResult) -> dict[str, EventResult]:
+    def _candidates(self, events: list[Any], result: IngestResult) -> dict[str, Candidate]:
         """The body's valid events by messageId. Invalid ones, and ones too large to ever wait in a queue, are
         rejected; a second copy of an event in the body is a duplicate."""
         transformed = transform_events(events, self.settings)
@@ -96,7 +110,8 @@ class IngestService(OrderedSending):
             for r in transformed
             if r.error is not None
         ]
-        candidates: dict[str, EventResult] = {}
+        now = self.clock()
+        candidates: dict[str, Candidate] = {}
         for event_result in transformed:
             if event_result.requests is None:
                 continue
@@ -113,28 +128,26 @@ class IngestService(OrderedSending):
                 result.rejected.append({"index": event_result.index, "messageId": event_result.message_id,
                                         "path": "$", "reason": reason})  # fmt: skip
                 continue
-            candidates[key] = event_result
+            event = events[event_result.index]
+            pending = PendingEvent(key, user_of(event, key), event_result.requests, now, seq=event_result.index,
+                                   happened_at=happened_at(event, now))  # fmt: skip
+            candidates[key] = Candidate(pending, event_result.event_type, event_result.filtered)
         result.counts["EventsRejected"] = len(result.rejected)
         return candidates
 
     def _claim(
-        self,
-        events: list[Any],
-        candidates: dict[str, EventResult],
-        result: IngestResult,
-        remaining_ms: Callable[[], int],
+        self, candidates: dict[str, Candidate], result: IngestResult, remaining_ms: Callable[[], int]
     ) -> list[PendingEvent]:
         """Claim each candidate: the events this request is the first to handle; the others are duplicates, in
         progress elsewhere, or filtered (recorded as such at once)."""
         claims = in_parallel(lambda key: self.idempotency.claim(key, remaining_ms()), list(candidates))
-        now = self.clock()
         fresh: list[PendingEvent] = []
         for (key, candidate), claim in zip(candidates.items(), claims, strict=True):
             if claim is ClaimOutcome.DONE:
                 result.outcomes[key] = "duplicate"
             elif claim is ClaimOutcome.BUSY:
                 result.in_progress.append(key)
-            elif candidate.filtered is not None or not candidate.requests:
+            elif candidate.filtered is not None or not candidate.event.requests:
                 result.outcomes[key] = "filtered"
                 reason = candidate.filtered or "nothing to send"
                 log.info(
@@ -142,9 +155,7 @@ class IngestService(OrderedSending):
                 )
                 continue
             else:
-                event = events[candidate.index]
-                fresh.append(PendingEvent(key, user_of(event, key), candidate.requests, now, seq=candidate.index,
-                                          happened_at=happened_at(event, now)))  # fmt: skip
+                fresh.append(candidate.event)
             log.info("event accepted", extra={"messageId": key, "eventType": candidate.event_type})
         tally = Counter(result.outcomes.values())
         result.counts["EventsDuplicate"] = tally["duplicate"]

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rudder_braze.app.auth import Access, networks
-from rudder_braze.app.webhook import Webhook, WebhookRequest, answer_for
+from rudder_braze.app.webhook import BodyLimits, Webhook, WebhookRequest, answer_for
 from rudder_braze.usecases.ingest import IngestResult
 
 TOKEN = "token-1"
@@ -43,7 +43,9 @@ def webhook(
 ) -> tuple[Webhook, FakeIngest]:
     service = FakeIngest(result)
     access = Access(lambda: [TOKEN, None])
-    hook = Webhook(lambda: service, access, max_body_bytes, max_events, clock=lambda: 1_764_000_000.0)
+    hook = Webhook(
+        lambda: service, access, limits=BodyLimits(max_body_bytes, max_events), clock=lambda: 1_764_000_000.0
+    )
     return hook, service
 
 
