@@ -10,11 +10,14 @@ CHECKOV_VENV := .venv-checkov
 NODE_SDK_HOME := .node-sdk
 NODE_SDK      := $(NODE_SDK_HOME)/node_modules/@rudderstack/rudder-sdk-node/package.json
 ENV         ?= dev
+# trace, replay and delete-users: an environment only when one is named (ENV=…), else the stack `make local` runs.
+NAMED_ENV    = $(if $(filter command line environment,$(origin ENV)),--env $(ENV),)
 export SAM_CLI_TELEMETRY := 0
 # sam build needs a python3.13 on PATH: the venv's own interpreter is one.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 
-.PHONY: help install sdks lint check infra test bench demo local loadtest build deploy secrets dlq redrive clean
+.PHONY: help install sdks lint check infra test bench demo local loadtest build deploy secrets trace replay delete-users dlq
+.PHONY: redrive clean
 
 help: ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-18s %s\n", $$1, $$2}'
@@ -74,6 +77,15 @@ loadtest: install ## steady load on the local stack, each mode behind each API t
 
 bench: build ## benchmarks over the reference workload; writes docs/performance.md; last line is one JSON object
 	PYTHONPATH=$(CURDIR) $(PY) tools/bench.py
+
+trace: install ## what happened to events: make trace ID="<messageId> ..." [ENV=prod] (default: the make local stack on PORT)
+	$(PY) -m rudder_braze trace $(NAMED_ENV) $(ID)
+
+replay: install ## post historical events to /v1/batch: make replay FILE=<file, folder or s3://…> [ENV=] [RATE=500] [CHECKPOINT=]
+	$(PY) -m rudder_braze replay $(NAMED_ENV) --rate $${RATE:-500} $(if $(CHECKPOINT),--checkpoint $(CHECKPOINT),) $(FILE)
+
+delete-users: install ## delete users from Braze once each: make delete-users IDS="<userId> ..." [ENV=prod]
+	$(PY) -m rudder_braze delete-users $(NAMED_ENV) $(IDS)
 
 dlq: install ## what is in the dead-letter queue of one environment, and why: make dlq ENV=prod
 	$(PY) tools/dlq.py show --env $(ENV)

@@ -7,11 +7,13 @@ simulator on ``127.0.0.1:${BRAZE_PORT:-4000}`` (``GET /_sim/requests`` lists wha
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import threading
 
 from local.stack import DEFAULT_TOKEN, RUN_LOGS, LocalStack
+from rudder_braze.operations.bridge import local_description_path
 
 
 def main() -> int:
@@ -30,6 +32,10 @@ def main() -> int:
         parameters={"DeliveryMode": mode, "ApiType": api},
         log_dir=RUN_LOGS,
     ).start()
+    found_at = local_description_path(port)  # how `rudder-braze trace`, `replay` and `delete-users` find this stack
+    found_at.parent.mkdir(parents=True, exist_ok=True)
+    found_at.write_text(json.dumps(stack.description(), indent=2), encoding="utf-8")
+    found_at.chmod(0o600)  # it holds the local token
     try:
         print(f"delivery mode   {mode} (MODE=direct|buffered)")
         print(f"API type        {api} (API=http|rest)")
@@ -49,6 +55,7 @@ def main() -> int:
         print("Ctrl-C to stop.", flush=True)
         stopping.wait()
     finally:
+        found_at.unlink(missing_ok=True)
         stack.stop()
         print("stopped.")
     return 0

@@ -27,7 +27,7 @@ from typing import Any, TextIO
 import urllib3
 
 from local.api_gateway import ApiGateway, GatewayOptions, TokenBucket
-from local.aws import MotoAWS, create_resources
+from local.aws import CLIENT_OPTIONS, MotoAWS, create_resources
 from local.braze_simulator import BrazeSimulator, SimulatorServer
 from local.lambda_runtime import LambdaOutput, LocalFunction
 from local.ledger import Observed, Summary, reconcile
@@ -43,6 +43,8 @@ DEFAULT_TOKEN = "local-dev-token"  # noqa: S105
 DEFAULT_BRAZE_KEY = "local-braze-key"
 # Where `make demo`, `make local` and `make loadtest` put the functions' logs and metrics (CloudWatch's stand-in).
 RUN_LOGS = ROOT / ".local-run" / "logs"
+# The template's outputs the operator tools read (the rest name AWS consoles and hosts the local stack has not).
+OPERATOR_OUTPUTS = ("RetryQueueUrl", "DeadLetterQueueUrl", "DeliveryQueueUrl", "StateTableName")
 # Retry timing for runs meant to drain within minutes, attempts scaled to span about what the template's do.
 COMPRESSED_RETRY_TIMING = {"RETRY_BASE_DELAY_SECONDS": "1", "RETRY_MAX_DELAY_SECONDS": "8", "RETRY_MAX_ATTEMPTS": "40"}
 
@@ -211,6 +213,16 @@ class LocalStack:
         self.stop()
 
     # --- using it ---------------------------------------------------------------------------------------------
+
+    def description(self) -> dict[str, Any]:
+        """What the operator tools need to find this stack (:mod:`rudder_braze.operations.bridge`): the API, the
+        token, moto's endpoint, and the template's outputs naming the table and queues, as a deployed stack has."""
+        outputs = {name: self.template.resolve(output["Value"])
+                   for name, output in self.template.doc["Outputs"].items()
+                   if name in OPERATOR_OUTPUTS and ("Condition" not in output
+                                                    or self.template.condition(output["Condition"]))}  # fmt: skip
+        return {"apiUrl": self.api.url, "token": self.token, "awsEndpoint": self.aws.endpoint,
+                "awsOptions": CLIENT_OPTIONS, "outputs": outputs}  # fmt: skip
 
     @property
     def webhook_url(self) -> str:

@@ -39,6 +39,7 @@ class MemoryState:
         self.done: dict[str, bool] = {}  # done# marks: messageId → sent by a delivery
         self.turns: dict[str, str] = {}  # user → the delivery holding the user's turn
         self.written: dict[str, Written] = {}
+        self.outcomes: dict[str, dict[str, Any]] = {}  # outcome# records: how queued events ended
 
     def take_turn(self, user: str, owner: str, seconds: float) -> Turn:
         if self.turns.setdefault(user, owner) != owner:
@@ -70,6 +71,9 @@ class MemoryState:
         self.done.update(dict.fromkeys(sent, True))
         for key in moved:
             self.done.setdefault(key, False)
+
+    def record_outcomes(self, outcomes: dict[str, dict[str, Any]]) -> None:
+        self.outcomes.update(outcomes)
 
 
 class MemoryFingerprints:

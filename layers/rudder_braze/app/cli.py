@@ -1,4 +1,5 @@
-"""``rudder-braze``: the dry run ("what would Braze receive for this event?") and operator commands."""
+"""``rudder-braze``: the dry run ("what would Braze receive for this event?") and the operator commands (trace,
+replay, delete-users)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
+from rudder_braze.app.commands import add_commands
 from rudder_braze.config import ConfigError, load_settings
 from rudder_braze.errors import InputError
+from rudder_braze.operations.bridge import BridgeNotFound
 from rudder_braze.usecases.transform import transform_batch, transform_many
 
 
@@ -61,14 +64,21 @@ def build_parser() -> argparse.ArgumentParser:
     transform.add_argument("--config", help="RudderStack Braze destination config (JSON); defaults apply without it")
     transform.add_argument("--batch", action="store_true", help="pack requests as the delivery path does")
     transform.add_argument("file", nargs="?", help="input file (default: standard input)")
+    transform.set_defaults(run=_transform_command)
+    add_commands(commands)
     return parser
+
+
+def _transform_command(args: argparse.Namespace, out: TextIO) -> int:
+    _transform(args, out)
+    return 0
 
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        _transform(args, out or sys.stdout)
-    except (ConfigError, InputError, OSError) as exc:
+        status: int = args.run(args, out or sys.stdout)
+    except (ConfigError, InputError, OSError, BridgeNotFound) as exc:
         print(f"rudder-braze: {exc}", file=sys.stderr)
         return 2
-    return 0
+    return status

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from rudder_braze.braze.requests import BrazeRequest
 
@@ -65,3 +66,14 @@ class PendingEvent:
             )
         except (ValueError, KeyError, TypeError, AttributeError) as exc:
             raise QueueFormatError(f"unreadable queue message: {exc}") from None
+
+
+def trace_fields(event: PendingEvent) -> dict[str, Any]:
+    """What the bridge's state keeps of an event for ``rudder-braze trace``: when it was received, the Braze paths
+    of its requests, the attempts made and the last error. Never a payload value."""
+    return {
+        "receivedAt": round(event.first_seen, 3),
+        "paths": sorted({request.path for request in event.requests}),
+        "attempts": event.attempts,
+        "lastError": event.last_error,
+    }

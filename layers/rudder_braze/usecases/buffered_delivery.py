@@ -61,6 +61,7 @@ class BufferedDeliveryService(OrderedSending):
             log.warning("could not record delivery state (%s)", type(exc).__name__)
         for event in report.dead:
             log.error("dead-lettered", extra={"messageId": event.key, "reason": event.last_error})
+        self._record_outcomes({e.key: ("dead_lettered", e) for e in report.dead if e.key not in unmoved})
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsQueued"] = len(moved)
         counts["EventsDeadLettered"] += len([e for e in report.dead if e.key not in unmoved])

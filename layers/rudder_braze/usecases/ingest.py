@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from rudder_braze.config import BrazeSettings
-from rudder_braze.delivery.message import PendingEvent
+from rudder_braze.delivery.message import PendingEvent, trace_fields
 from rudder_braze.limits import MAX_QUEUED_EVENT_BYTES
 from rudder_braze.parallel import in_parallel
 from rudder_braze.rudderstack.events import happened_at
@@ -160,7 +160,8 @@ class IngestService(OrderedSending):
         tally = Counter(result.outcomes.values())
         result.counts["EventsDuplicate"] = tally["duplicate"]
         result.counts["EventsFiltered"] = tally["filtered"]
-        self._record({key: "filtered" for key, outcome in result.outcomes.items() if outcome == "filtered"}, result)
+        filtered = {key: candidates[key].event for key, outcome in result.outcomes.items() if outcome == "filtered"}
+        self._record(filtered, result)
         return fresh
 
     def _queue_for_delivery(
@@ -171,7 +172,7 @@ class IngestService(OrderedSending):
         queued = [event for event in fresh if event.key not in unqueued]
         result.counts["EventsBuffered"] = len(queued)
         result.outcomes.update((event.key, "queued") for event in queued)
-        self._record({event.key: "queued" for event in queued}, result)
+        self._record({event.key: event for event in queued}, result)
         result.unqueued, result.unqueued_cause = sorted(unqueued), cause
 
     def _send_now(
@@ -207,26 +208,29 @@ class IngestService(OrderedSending):
                 log.error("Braze refused an event for good", extra={"messageId": event.key, "reason": event.last_error})
         # What was delivered or queued is recorded now, whatever else failed: the sender's retry of this body must
         # find it done and send none of it again.
-        self._record({event.key: outcomes[event.key] for event in fresh if event.key in outcomes}, result)
+        latest = {event.key: event for event in [*fresh, *to_queue, *report.dead]}  # with their attempts and errors
+        self._record({key: event for key, event in latest.items() if key in outcomes}, result)
         counts["EventsDelivered"] = len(report.delivered)
         counts["EventsQueued"] = len(queued)
         counts["EventsDeadLettered"] = len(report.dead) - len(undead)
         result.partial_errors = report.item_errors
         result.unqueued, result.unqueued_cause = sorted(unqueued), cause
 
-    def _record(self, outcomes: dict[str, str], result: IngestResult) -> None:
-        """Store the events' outcomes, so the sender's retry of the body finds them done. Never raises: what
-        happened stands and the answer says so (a 5xx would have the sender send the whole body again at once).
-        The events stay claimed until their claims expire; only a retry after that would run them again: counted
-        (``OutcomesNotSaved``) and logged."""
-        if not outcomes:
+    def _record(self, events: dict[str, PendingEvent], result: IngestResult) -> None:
+        """Store the events' outcomes, so the sender's retry of the body finds them done, with what ``rudder-braze
+        trace`` reports of them (when received, the Braze paths, attempts, the last error: no payload values; well
+        under the 1 KB of one write unit). Never raises: what happened stands and the answer says so (a 5xx would
+        have the sender send the whole body again at once). The events stay claimed until their claims expire; only
+        a retry after that would run them again: counted (``OutcomesNotSaved``) and logged."""
+        if not events:
             return
         try:
-            self.idempotency.complete({key: {"outcome": outcome} for key, outcome in outcomes.items()})
+            self.idempotency.complete({key: {"outcome": result.outcomes[key], **trace_fields(event)}
+                                       for key, event in events.items()})  # fmt: skip
         except Exception as exc:
-            result.counts["OutcomesNotSaved"] += len(outcomes)
+            result.counts["OutcomesNotSaved"] += len(events)
             log.error("could not record %d events' outcomes (%s); a retry of the body after their claims expire "
-                      "would run them again", len(outcomes), type(exc).__name__)  # fmt: skip
+                      "would run them again", len(events), type(exc).__name__)  # fmt: skip
 
     def _release(self, fresh: list[PendingEvent], result: IngestResult) -> None:
         """Nothing is lost: the events that could be neither delivered nor queued are released, so that the

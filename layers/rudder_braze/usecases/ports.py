@@ -66,6 +66,7 @@ class StateStore(Protocol):
     def clear_progress(self, key: str) -> None: ...
     def delivery_marks(self, keys: Sequence[str]) -> dict[str, bool]: ...  # messageId → sent (else moved on)
     def mark_finished(self, sent: Sequence[str], moved: Sequence[str]) -> None: ...
+    def record_outcomes(self, outcomes: dict[str, dict[str, Any]]) -> None: ...  # how queued events ended
 
 
 class FingerprintStore(Protocol):

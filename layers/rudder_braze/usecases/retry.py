@@ -92,6 +92,9 @@ class RetryService(OrderedSending):
             log.info("delivered on retry", extra={"messageId": key, "attempts": events[key].attempts})
         finished = [events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events] + copies
         self._clear_progress(finished, progress)
+        self._record_outcomes(
+            {**{e.key: ("delivered", e) for e in finished}, **{e.key: ("dead_lettered", e) for e in dead}}
+        )
         left = Counter({user: -count for user, count in Counter(event.user for event in finished).items()})
         self._end_turns(owner, turns, sendable, [*report.retry, *report.dead], left)
         counts["EventsDelivered"] = len(report.delivered)

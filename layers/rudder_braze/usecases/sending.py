@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from rudder_braze.braze.client import Outcome
 from rudder_braze.config import BrazeSettings
-from rudder_braze.delivery.message import PendingEvent
+from rudder_braze.delivery.message import PendingEvent, trace_fields
 from rudder_braze.delivery.ordering import Turn, drop_overwritten, merged, writes
 from rudder_braze.delivery.sending import DeliveryReport, deliver
 from rudder_braze.parallel import in_parallel
@@ -199,3 +199,11 @@ class OrderedSending:
         if self.dedup:
             self.dedup.remember(dedup_round, total.delivered)
         return total
+
+    def _record_outcomes(self, ended: dict[str, tuple[str, PendingEvent]]) -> None:
+        """How these events ended, for ``rudder-braze trace`` (one write unit per event that went through a queue)."""
+        try:
+            self.state.record_outcomes({key: {"outcome": outcome, **trace_fields(event), "endedAt": self.clock()}
+                                        for key, (outcome, event) in ended.items()})  # fmt: skip
+        except Exception as exc:  # only the trace misses it
+            log.warning("could not record how retried events ended (%s)", type(exc).__name__)

@@ -60,3 +60,14 @@ class IdempotencyTable:
 
     def release(self, message_id: str, reason: Exception) -> None:
         self.layer.delete_record({"messageId": message_id}, reason)
+
+    def read(self, message_id: str) -> tuple[str, dict[str, Any]] | None:
+        """The event's record: its status (INPROGRESS, COMPLETED or EXPIRED) and what :meth:`complete` stored."""
+        try:
+            record = self.layer.get_record({"messageId": message_id})
+        except IdempotencyItemNotFoundError:
+            return None
+        if record is None:
+            return None
+        data = json.loads(record.response_data) if record.response_data else {}
+        return record.status, data if isinstance(data, dict) else {}

@@ -4,7 +4,8 @@
 Item ids: ``pending#<user>`` (a counter of the user's queued events, the user's turn to send and the positions
 of the attribute values Braze last took, :mod:`rudder_braze.delivery.ordering`), ``progress#<messageId>`` (the requests
 left and the attempts made, written only when a retry made progress or failed), ``done#<messageId>`` (a
-delivery-queue message already handled, so a second copy of it is not sent again) and ``fp#<user key>`` (the
+delivery-queue message already handled, so a second copy of it is not sent again), ``outcome#<messageId>`` (how a
+queued event ended: delivered or dead-lettered, for ``rudder-braze trace``) and ``fp#<user key>`` (the
 fingerprints of the attribute values Braze last accepted for a user, for ``supportDedup``). An id whose identifier
 is long is ``<kind>#sha256:<digest>`` instead (:func:`item_id`), so no input can exceed DynamoDB's key limit.
 """
@@ -200,6 +201,21 @@ class StateTable:
                 )
 
         in_parallel(mark_moved, list(moved))
+
+    # --- how queued events ended ------------------------------------------------------------------------------
+
+    def record_outcomes(self, outcomes: dict[str, dict[str, Any]]) -> None:
+        expiration = self._expiration()
+        self.put_items([_outcome_item(key, outcome, expiration) for key, outcome in outcomes.items()])
+
+    def outcomes(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
+        ids = _ids("outcome", keys)
+        return {ids[found]: json.loads(item["outcome"]["S"]) for found, item in self.get_items(list(ids)).items()}
+
+
+def _outcome_item(key: str, outcome: dict[str, Any], expiration: dict[str, str]) -> dict[str, Any]:
+    return {"id": {"S": item_id("outcome", key)}, "outcome": {"S": json.dumps(outcome, separators=(",", ":"))},
+            "expiration": expiration}  # fmt: skip
 
 
 class FingerprintTable:
