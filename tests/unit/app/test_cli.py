@@ -84,3 +84,23 @@ def test_the_cli_refuses_unwritable_values_per_event_with_valid_json_out() -> No
 
 def _not_json(name: str) -> None:
     raise AssertionError(f"{name} is not JSON")
+
+
+def test_every_subcommands_help_says_what_it_does_in_one_screen() -> None:
+    for command in ("transform", "trace", "replay", "delete-users"):
+        shown = subprocess.run(
+            [sys.executable, "-m", "rudder_braze", command, "--help"], capture_output=True, text=True, check=True,
+            env={"COLUMNS": "100", "PATH": ""},
+        ).stdout  # fmt: skip
+        lines = shown.splitlines()
+        assert lines[0].startswith(f"usage: rudder-braze {command}") and len(lines) <= 40, shown
+        assert len(lines) > 5 and all(len(line) <= 100 for line in lines)
+
+
+def test_without_a_running_local_stack_the_commands_say_how_to_start_one(
+    tmp_path: Path, monkeypatch: Any, capsys: Any
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("PORT", "3999")
+    assert main(["trace", "m-1"], io.StringIO()) == 2
+    assert "no local stack on port 3999" in capsys.readouterr().err
