@@ -24,6 +24,13 @@ CLIENT_OPTIONS = {
     "aws_session_token": "testing",
 }
 SERVICES = ("dynamodb", "sqs", "ssm")
+# A function signs its calls with its role's credentials, as on Lambda: the access key names the role, so the calls
+# can be told apart by role (local/aws_calls.py) and checked against what the role grants.
+ROLE_KEY_PREFIX = "role-"
+
+
+def signed_as(role: str | None) -> dict[str, str]:
+    return CLIENT_OPTIONS if role is None else {**CLIENT_OPTIONS, "aws_access_key_id": f"{ROLE_KEY_PREFIX}{role}"}
 
 
 def free_port() -> int:
@@ -68,14 +75,16 @@ class MotoAWS:
             except subprocess.TimeoutExpired:
                 self.process.kill()
 
-    def client(self, service: str) -> Any:
-        """A client for the harness's own calls (creating resources, reading queues)."""
+    def client(self, service: str, role: str | None = None) -> Any:
+        """A client for the harness's own calls (creating resources, reading queues), or for what AWS does with a
+        function's ``role`` (an event source's polling)."""
         factory: Any = boto3.client  # one factory for every service name (the stubs type each name apart)
-        return factory(service, endpoint_url=self.endpoint, **CLIENT_OPTIONS)
+        return factory(service, endpoint_url=self.endpoint, **signed_as(role))
 
-    def clients(self, endpoints: dict[str, str] | None = None) -> AwsClients:
-        """The clients a function uses: moto's endpoint, or the one ``endpoints`` names for a service."""
-        return AwsClients(dict.fromkeys(SERVICES, self.endpoint) | (endpoints or {}), CLIENT_OPTIONS)
+    def clients(self, endpoints: dict[str, str] | None = None, role: str | None = None) -> AwsClients:
+        """The clients a function uses: moto's endpoint, or the one ``endpoints`` names for a service; signed as
+        its ``role``."""
+        return AwsClients(dict.fromkeys(SERVICES, self.endpoint) | (endpoints or {}), signed_as(role))
 
 
 _QUEUE_ATTRIBUTES = (

@@ -5,6 +5,10 @@ requests (``units.sqs_request``).
 The functions run in this process (their invocations in ``lambda-*`` threads, their side-by-side calls in the
 package's pool threads), so counting botocore's API calls from those threads counts what they would call on AWS;
 the harness's own calls (queue depths, reading the dead-letter queue) come from other threads and are left out.
+
+Each call is also recorded under the role that signed it (``by_role``: the operation and the resources it names),
+whichever thread made it: the functions and their event sources sign as their roles (local/aws.py), so the
+calls of each role can be checked against what the template grants it.
 """
 
 from __future__ import annotations
@@ -12,6 +16,8 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from typing import Any
+
+from local.aws import ROLE_KEY_PREFIX
 
 _FUNCTION_THREADS = ("lambda-", "rudder-braze-pool")
 _SINGLE_WRITES = {"PutItem", "UpdateItem", "DeleteItem"}
@@ -37,17 +43,39 @@ def billed_units(service: str, operation: str, params: dict[str, Any]) -> Counte
     return units
 
 
+def named_resources(service: str, params: dict[str, Any]) -> list[str]:
+    """The table names, queue URLs or parameter names a call names."""
+    if service == "dynamodb":
+        return [params["TableName"]] if "TableName" in params else list(params.get("RequestItems", {}))
+    if service == "sqs":
+        return [params["QueueUrl"]] if "QueueUrl" in params else []
+    if service == "ssm":
+        return list(params.get("Names", [])) + ([params["Name"]] if "Name" in params else [])
+    return []
+
+
 class AwsCalls:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self.counts: Counter[str] = Counter()  # "dynamodb.UpdateItem" → calls
+        self.by_role: dict[str, set[tuple[str, str, str]]] = {}  # role → (service, operation, resource)
 
-    def count(self, service: str, operation: str, params: dict[str, Any]) -> None:
+    def count(self, service: str, operation: str, params: dict[str, Any], signer: str = "") -> None:
+        if signer.startswith(ROLE_KEY_PREFIX):
+            calls = {(service, operation, resource) for resource in named_resources(service, params) or [""]}
+            with self._lock:
+                self.by_role.setdefault(signer.removeprefix(ROLE_KEY_PREFIX), set()).update(calls)
         if threading.current_thread().name.startswith(_FUNCTION_THREADS):
             units = billed_units(service, operation, params)
             with self._lock:
                 self.counts[f"{service}.{operation}"] += 1
                 self.counts.update(units)
+
+    def take_roles(self) -> dict[str, set[tuple[str, str, str]]]:
+        """The calls recorded per role since the last take."""
+        with self._lock:
+            roles, self.by_role = self.by_role, {}
+        return roles
 
     def take(self) -> Counter[str]:
         """The calls counted since the last take."""
@@ -68,7 +96,9 @@ def install() -> AwsCalls:
         return CALLS
 
     def counted(client: Any, operation: str, params: Any) -> Any:
-        CALLS.count(client.meta.service_model.service_name, operation, params)
+        credentials = client._request_signer._credentials  # who signs: the role, on the local stack
+        signer = credentials.access_key if credentials is not None else ""
+        CALLS.count(client.meta.service_model.service_name, operation, params, signer)
         return make_api_call(client, operation, params)
 
     counted.counted = True  # type: ignore[attr-defined]

@@ -106,19 +106,20 @@ class LocalStack:
         functions = {}
         for name, logical in (("ingest", "IngestFunction"), ("retry", "RetryFunction")):
             spec = self.template.function(logical)
-            aws = self.aws.clients(endpoints)  # one set of clients per function, as each runs in its own sandbox
+            aws = self.aws.clients(endpoints, spec.role)  # one set per function, as each runs in its own sandbox
             functions[name] = LocalFunction(spec, aws, self.env_overrides, self.output, logs.get(name))
         self.ingest, self.retry = functions["ingest"], functions["retry"]
         self._set_powertools_environ()
         options = self._gateway_options()
         self.api = ApiGateway(self.ingest, "local", options).start()
         self.sqs = self.aws.client("sqs")
+        poller = self.aws.client("sqs", self.retry.spec.role)  # Lambda's pollers call SQS as the function's role
         queue = self.template.physical["RetryQueue"]
         (retry_events,) = self.template.resolve(list(self.template.resources["RetryFunction"]["Properties"]["Events"]
                                                      .values()))  # fmt: skip
         self.event_source = SqsEventSource(
             self.retry,
-            self.sqs,
+            poller,
             (queue["Ref"], queue["Arn"]),
             EventSourceSettings(
                 batch_size=int(retry_events["Properties"]["BatchSize"]),
@@ -132,7 +133,7 @@ class LocalStack:
             self.event_sources.append(
                 SqsEventSource(
                     self.retry,
-                    self.sqs,
+                    poller,
                     (source["Ref"], source["Arn"]),
                     EventSourceSettings(
                         batch_size=int(properties["BatchSize"]),

@@ -25,6 +25,7 @@ class FunctionSpec:
     environment: dict[str, str]
     events: dict[str, JSON] = field(default_factory=dict)
     reserved_concurrency: int | None = None  # ReservedConcurrentExecutions; None: the account's unreserved pool
+    role: str = ""  # the logical id of its execution role
 
 
 class Template:
@@ -122,6 +123,7 @@ class Template:
             environment={k: str(self.resolve(v)) for k, v in variables.items() if self.resolve(v) is not None},
             events=properties.get("Events", {}),
             reserved_concurrency=_optional_int(self.resolve(properties.get("ReservedConcurrentExecutions"))),
+            role=properties["Role"]["Fn::GetAtt"][0],
         )
 
 

@@ -40,6 +40,7 @@ def statements(template: Template, role: str) -> list[dict[str, Any]]:
     statements = []
     for policy in properties["Policies"]:
         for entry in policy["PolicyDocument"]["Statement"]:
-            # the tracing statement is an Fn::If, present only when tracing is enabled
-            statements.append(entry["Fn::If"][1] if "Fn::If" in entry else entry)
+            # a statement under an Fn::If (tracing, a delivery mode): each branch that is one, in some deployment
+            branches = entry["Fn::If"][1:] if "Fn::If" in entry else [entry]
+            statements += [branch for branch in branches if branch != {"Ref": "AWS::NoValue"}]
     return statements
