@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from rudder_braze.operations.bridge import Bridge, find_bridge
+from rudder_braze.operations.replay import DEFAULT_BATCH, DEFAULT_RATE
 
 
 def _dump(obj: Any, out: TextIO) -> None:
@@ -17,12 +18,16 @@ def _dump(obj: Any, out: TextIO) -> None:
 
 
 def _bridge(args: argparse.Namespace) -> Bridge:
-    bridge = find_bridge(args.env, token=getattr(args, "token", None))
-    to = getattr(args, "to", None)
-    if to:
-        base = to.rstrip("/").removesuffix("/v1/batch").removesuffix("/v1/webhook")
-        return Bridge(base, bridge.token, bridge.outputs, bridge.aws)
-    return bridge
+    """The bridge the arguments name: ``--to`` with ``--token`` needs nothing else; otherwise the environment or
+    the local stack, its URL and token replaced by ``--to`` and ``--token`` when given."""
+    to, token = getattr(args, "to", None), getattr(args, "token", None)
+    base = to.rstrip("/").removesuffix("/v1/batch").removesuffix("/v1/webhook") if to else None
+    if base and token:
+        from rudder_braze.adapters.aws import AwsClients
+
+        return Bridge(base, token, {}, AwsClients())
+    bridge = find_bridge(args.env, token=token)
+    return Bridge(base, bridge.token, bridge.outputs, bridge.aws) if base else bridge
 
 
 def trace(args: argparse.Namespace, out: TextIO) -> int:
@@ -45,11 +50,7 @@ def replay(args: argparse.Namespace, out: TextIO) -> int:
     from rudder_braze.operations.replay import Checkpoint, Pace, Replay, ReplayStopped
     from rudder_braze.operations.sources import find_sources
 
-    bridge = None if args.to and args.token else _bridge(args)
-    if bridge is None:
-        from rudder_braze.adapters.aws import AwsClients
-
-        bridge = Bridge(args.to.rstrip("/").removesuffix("/v1/batch"), args.token, {}, AwsClients())
+    bridge = _bridge(args)
     sources = find_sources(args.sources, lambda: bridge.aws.client("s3"))
     client = BridgeClient(bridge)
     run = Replay(lambda events: client.post("/v1/batch", {"batch": events}), Pace(args.rate, args.batch),
@@ -93,35 +94,49 @@ def add_commands(commands: Any) -> None:
     where = argparse.ArgumentParser(add_help=False)
     where.add_argument("--env", help="a deployed environment (stack rudder-braze-ENV); default: the stack make local "
                        "runs on $PORT")  # fmt: skip
-    command = commands.add_parser(
-        "trace", parents=[where], help="what happened to events, by messageId (one JSON line each)",
-        description="Print one JSON line per messageId: outcome (delivered, queued, dead_lettered, filtered, "
-        "in_progress, unknown), receivedAt, attempts, lastError and where the event is now (a queue, or the Braze "
-        "paths it reached), from the state the bridge keeps (for its TTL). No payload values.",
-    )  # fmt: skip
+    token = argparse.ArgumentParser(add_help=False)
+    token.add_argument("--token", help="the webhook token (default: $WEBHOOK_TOKEN, SSM, or the local stack's)")
+    for name, run, parents, summary, description in _COMMANDS:
+        command = commands.add_parser(name, parents=[where, token][:parents], help=summary, description=description)
+        command.set_defaults(run=run)
+        _ARGUMENTS[name](command)
+
+
+def _trace_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("message_ids", nargs="+", metavar="MESSAGE_ID")
-    command.set_defaults(run=trace)
-    command = commands.add_parser(
-        "replay", parents=[where], help="post historical events to the bridge's /v1/batch, resumable",
-        description="Post RudderStack events from JSON-lines files (.gz too), folders of them or s3://bucket/prefix "
-        "(RudderStack's S3 destination layout) to /v1/batch at a steady rate. messageIds are kept, so the bridge's "
-        "dedup makes a second replay add nothing. Backs off on 429/503; --checkpoint resumes after Ctrl-C or a "
-        "crash. Ends with one JSON line: sent, accepted, rejected, duplicates, seconds.",
-    )  # fmt: skip
+
+
+def _replay_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--to", help="the bridge's base URL (default: the environment's or the local stack's)")
-    command.add_argument("--token", help="the webhook token (default: $WEBHOOK_TOKEN, SSM, or the local stack's)")
-    command.add_argument("--rate", type=float, default=500.0, help="events per second (default 500)")
-    command.add_argument("--batch", type=int, default=100, help="events per request (default 100)")
+    command.add_argument(
+        "--rate", type=float, default=DEFAULT_RATE, help=f"events per second (default {DEFAULT_RATE:g})"
+    )
+    command.add_argument(
+        "--batch", type=int, default=DEFAULT_BATCH, help=f"events per request (default {DEFAULT_BATCH})"
+    )
     command.add_argument("--checkpoint", help="a file recording what the bridge has answered for, to resume from")
     command.add_argument("sources", nargs="+", metavar="SOURCE")
-    command.set_defaults(run=replay)
-    command = commands.add_parser(
-        "delete-users", parents=[where], help="delete users from Braze, once each (POST /v1/deletions)",
-        description="Delete users from the environment's Braze workspace through the bridge: at most 1,000 per call, "
-        "each once (a repeated call reports already_deleted); throttled deletions wait in the retry queue. Prints "
-        "the bridge's answer as one JSON line; exits 1 if a deletion was refused for good.",
-    )  # fmt: skip
-    command.add_argument("--token", help="the webhook token (default: $WEBHOOK_TOKEN, SSM, or the local stack's)")
+
+
+def _delete_arguments(command: argparse.ArgumentParser) -> None:
     command.add_argument("--alias", action="append", metavar="LABEL:NAME", help="a user alias (repeatable)")
     command.add_argument("user_ids", nargs="*", metavar="USER_ID", help="external_ids (RudderStack userIds)")
-    command.set_defaults(run=delete_users)
+
+
+_ARGUMENTS = {"trace": _trace_arguments, "replay": _replay_arguments, "delete-users": _delete_arguments}
+# name, what runs it, how many of the shared options it takes (--env, --token), its help line, its description
+_COMMANDS = [
+    ("trace", trace, 1, "what happened to events, by messageId (one JSON line each)",
+     "Print one JSON line per messageId: outcome (delivered, queued, dead_lettered, filtered, in_progress, "
+     "unknown), receivedAt, attempts, lastError and where the event is now (a queue, or the Braze paths it "
+     "reached), from the state the bridge keeps (for its TTL). No payload values."),
+    ("replay", replay, 2, "post historical events to the bridge's /v1/batch, resumable",
+     "Post RudderStack events from JSON-lines files (.gz too), folders of them or s3://bucket/prefix (RudderStack's "
+     "S3 destination layout) to /v1/batch at a steady rate. messageIds are kept, so the bridge's dedup makes a "
+     "second replay add nothing. Backs off on 429/503; --checkpoint resumes after Ctrl-C or a crash. Ends with one "
+     "JSON line: sent, accepted, rejected, duplicates, seconds."),
+    ("delete-users", delete_users, 2, "delete users from Braze, once each (POST /v1/deletions)",
+     "Delete users from the environment's Braze workspace through the bridge: at most 1,000 per call, each once (a "
+     "repeated call reports already_deleted); throttled deletions wait in the retry queue. Prints the bridge's "
+     "answer as one JSON line; exits 1 if a deletion was refused for good."),
+]  # fmt: skip
