@@ -18,23 +18,23 @@ from typing import TYPE_CHECKING
 
 from rudder_braze.adapters.aws import AwsClients
 from rudder_braze.app.auth import Access
-from rudder_braze.app.deletions import DeletionsRoute
 from rudder_braze.app.settings import AppSettings
 from rudder_braze.app.webhook import BodyLimits, Webhook
 from rudder_braze.braze.client import BrazeClient, ClientTiming
 from rudder_braze.config import BrazeSettings, load_settings
 from rudder_braze.usecases.attribute_dedup import AttributeDedup
 from rudder_braze.usecases.buffered_delivery import BufferedDeliveryService
-from rudder_braze.usecases.deletion import DeletionService
 from rudder_braze.usecases.ingest import IngestService
 from rudder_braze.usecases.ports import Send
 from rudder_braze.usecases.retry import RetryService
 from rudder_braze.usecases.sending import BrazePorts, Timing
 
-if TYPE_CHECKING:  # the AWS adapters import boto3: only on the paths that use them
+if TYPE_CHECKING:  # the AWS adapters import boto3, deletions are rare: only on the paths that use them
     from rudder_braze.adapters.aws.queue import DeliveryQueue, RetryQueue
     from rudder_braze.adapters.aws.secrets import SecretStore
     from rudder_braze.adapters.aws.state import StateTable
+    from rudder_braze.app.deletions import DeletionsRoute
+    from rudder_braze.usecases.deletion import DeletionService
 
 
 class Container:
@@ -126,8 +126,15 @@ class Container:
 
     @cached_property
     def deletion_service(self) -> DeletionService:
+        from rudder_braze.usecases.deletion import DeletionService
+
         fingerprints = self._dedup()
         return DeletionService(self.ingest_service, fingerprints.store if fingerprints else None)
+
+    def _deletions_route(self) -> DeletionsRoute:
+        from rudder_braze.app.deletions import DeletionsRoute
+
+        return DeletionsRoute(lambda: self.deletion_service)
 
     @cached_property
     def webhook(self) -> Webhook:
@@ -137,7 +144,7 @@ class Container:
                 lambda: [self.secrets.get("webhook_token"), self.secrets.optional("webhook_previous_token")],
                 self.settings.allowed_sources,
             ),
-            DeletionsRoute(lambda: self.deletion_service),
+            self._deletions_route(),
             limits=BodyLimits(self.settings.max_body_bytes, self.settings.max_events),
         )
 
