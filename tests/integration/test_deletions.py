@@ -32,11 +32,12 @@ def delete_calls(stack: LocalStack) -> list[dict[str, Any]]:
         return [r for r in stack.simulator.requests if r["path"] == "/users/delete"]
 
 
-@pytest.mark.parametrize("mode", ["direct", "buffered"])
+@pytest.mark.parametrize(("mode", "api"), [("direct", "http"), ("buffered", "rest")])
 def test_deleted_users_leave_braze_once_and_a_repeated_call_reports_them_already_deleted(
-    start_stack: StartStack, mode: str
+    start_stack: StartStack, mode: str, api: str
 ) -> None:
-    stack = start_stack(env_overrides={**QUIET, **COMPRESSED_RETRY_TIMING}, parameters={"DeliveryMode": mode})
+    stack = start_stack(env_overrides={**QUIET, **COMPRESSED_RETRY_TIMING},
+                        parameters={"DeliveryMode": mode, "ApiType": api})  # fmt: skip
     assert stack.post("/v1/batch", {"batch": [track("u-1", 1), track("u-2", 1)]})[0] == 200
     assert stack.wait_until_drained(timeout=60)
     assert objects_of(stack, "u-1") == ["events"] and objects_of(stack, "u-2") == ["events"]
