@@ -138,3 +138,34 @@ def test_delete_users_deletes_once_and_reports_the_repeat(started: Callable[...,
     status, (again,) = run("delete-users", "jane")
     assert status == 0 and again["already_deleted"] == 1
     assert run("delete-users")[0] == 1  # nobody named: the bridge's 400 says where
+
+
+def test_an_environment_is_found_by_its_stacks_outputs_and_its_token_in_ssm(
+    started: Callable[..., LocalStack], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--env`` as against AWS, with boto3 pointed at moto (AWS_ENDPOINT_URL): the stack rudder-braze-<env>'s
+    outputs name the webhook and the table, SSM holds the token."""
+    stack = started()
+    outputs = {**stack.description()["outputs"], "WebhookUrl": stack.webhook_url}
+    template = {"Resources": {"Handle": {"Type": "AWS::CloudFormation::WaitConditionHandle"}},
+                "Outputs": {name: {"Value": value} for name, value in outputs.items()}}  # fmt: skip
+    stack.aws.client("cloudformation").create_stack(StackName="rudder-braze-qa", TemplateBody=json.dumps(template))
+    stack.aws.client("ssm").put_parameter(
+        Name="/rudder-braze/qa/webhook-token", Value=stack.token, Type="SecureString", Overwrite=True
+    )
+    for name, value in {"AWS_ENDPOINT_URL": stack.aws.endpoint, "AWS_DEFAULT_REGION": "us-east-1",
+                        "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("PORT", "1")  # no local stack there: only the environment can answer
+    status, (answer,) = run("delete-users", "--env", "qa", "u-1")
+    assert (status, answer["status"], answer["deleted"]) == (0, 200, 1)
+    assert trace_env("qa", answer["results"][0]) == "delivered"
+
+
+def trace_env(env: str, result: dict[str, Any]) -> str:
+    from rudder_braze.usecases.deletion import UserIdentifier
+
+    key = UserIdentifier(external_id=result["userId"]).key
+    status, (line,) = run("trace", "--env", env, key)
+    assert status == 0
+    return str(line["outcome"])
