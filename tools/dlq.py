@@ -18,15 +18,10 @@ import sys
 import time
 from typing import Any
 
+from rudder_braze.adapters.aws import AwsClients
 from rudder_braze.adapters.aws.queue import group_id
 from rudder_braze.delivery.message import PendingEvent, QueueFormatError
-
-
-def _outputs(stack_name: str) -> dict[str, str]:
-    import boto3
-
-    stack = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
-    return {o["OutputKey"]: o["OutputValue"] for o in stack.get("Outputs", [])}
+from rudder_braze.operations.bridge import stack_outputs
 
 
 def _receive_all(sqs: Any, url: str, visibility: int = 60) -> list[dict[str, Any]]:
@@ -89,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     import boto3
 
-    outputs = _outputs(args.stack or f"rudder-braze-{args.env}")
+    outputs = stack_outputs(AwsClients(), args.stack or f"rudder-braze-{args.env}")
     sqs = boto3.client("sqs")
     if args.command == "show":
         entries = show(sqs, outputs["DeadLetterQueueUrl"])

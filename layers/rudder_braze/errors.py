@@ -12,4 +12,8 @@ class EventError(ValueError):
 
 
 class InputError(ValueError):
-    """A request body or file that cannot be read as RudderStack events at all."""
+    """A request body or file that cannot be read as RudderStack events at all; ``path`` is where in the body."""
+
+    def __init__(self, reason: str, path: str = "$") -> None:
+        super().__init__(reason)
+        self.path = path

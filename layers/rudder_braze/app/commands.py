@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -27,7 +28,7 @@ def _bridge(args: argparse.Namespace) -> Bridge:
 
         return Bridge(base, token, {}, AwsClients())
     bridge = find_bridge(args.env, token=token)
-    return Bridge(base, bridge.token, bridge.outputs, bridge.aws) if base else bridge
+    return replace(bridge, api_url=base) if base else bridge
 
 
 def trace(args: argparse.Namespace, out: TextIO) -> int:

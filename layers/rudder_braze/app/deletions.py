@@ -30,8 +30,7 @@ class DeletionsRoute:
             identifiers = parse_deletions(document)
         except InputError as exc:
             message = str(exc)
-            path = message.split(" ", 1)[0].rstrip(":")
-            return HttpAnswer(400, {"code": "invalid_body", "message": message, "error": message, "path": path})
+            return HttpAnswer(400, {"code": "invalid_body", "message": message, "error": message, "path": exc.path})
         result = self._service().handle(identifiers, remaining_ms)
         outcomes = [(identifier, result.outcome(identifier)) for identifier in result.identifiers]
         tally = Counter(outcome for _, outcome in outcomes)

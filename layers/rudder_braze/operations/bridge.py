@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -61,17 +61,21 @@ def local_bridge(environ: Mapping[str, str] = os.environ) -> Bridge:
     return Bridge(description["apiUrl"], token, description["outputs"], aws)
 
 
+def stack_outputs(aws: AwsClients, name: str) -> dict[str, str]:
+    """A deployed stack's outputs (the template's: WebhookUrl, StateTableName, RetryQueueUrl, ...)."""
+    try:
+        described = aws.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+    except Exception as exc:
+        raise BridgeNotFound(f"cannot read stack {name}: {exc}") from None
+    return {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+
+
 def deployed_bridge(
     env: str, stack: str | None = None, prefix: str = "rudder-braze", token: str | None = None
 ) -> Bridge:
     """A deployed environment, by its stack's outputs; the token from SSM unless given."""
     aws = AwsClients()
-    name = stack or f"rudder-braze-{env}"
-    try:
-        described = aws.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
-    except Exception as exc:
-        raise BridgeNotFound(f"cannot read stack {name}: {exc}") from None
-    outputs = {o["OutputKey"]: o["OutputValue"] for o in described.get("Outputs", [])}
+    outputs = stack_outputs(aws, stack or f"rudder-braze-{env}")
     if token is None:
         parameter = f"/{prefix}/{env}/webhook-token"
         token = aws.client("ssm").get_parameter(Name=parameter, WithDecryption=True)["Parameter"]["Value"]
@@ -83,4 +87,4 @@ def find_bridge(env: str | None, environ: Mapping[str, str] = os.environ, token:
     if env:
         return deployed_bridge(env, token=token or environ.get("WEBHOOK_TOKEN"))
     bridge = local_bridge(environ)
-    return bridge if token is None else Bridge(bridge.api_url, token, bridge.outputs, bridge.aws)
+    return bridge if token is None else replace(bridge, token=token)

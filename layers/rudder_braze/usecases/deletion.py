@@ -84,9 +84,9 @@ class UserIdentifier:
 
 def _text(value: Any, path: str) -> str:
     if not isinstance(value, str) or not value.strip():
-        raise InputError(f"{path} must be a non-empty string")
+        raise InputError(f"{path} must be a non-empty string", path)
     if len(value.encode("utf-8", "surrogatepass")) > MAX_IDENTIFIER_BYTES:
-        raise InputError(f"{path} is longer than {MAX_IDENTIFIER_BYTES} bytes")
+        raise InputError(f"{path} is longer than {MAX_IDENTIFIER_BYTES} bytes", path)
     return value
 
 
@@ -97,14 +97,14 @@ def parse_deletions(document: Any) -> list[UserIdentifier]:
     identifiers: list[UserIdentifier] = []
     user_ids = document.get("userIds", [])
     if not isinstance(user_ids, list):
-        raise InputError("$.userIds must be an array of strings")
+        raise InputError("$.userIds must be an array of strings", "$.userIds")
     identifiers += [UserIdentifier(external_id=_text(v, f"$.userIds[{i}]")) for i, v in enumerate(user_ids)]
     aliases = document.get("aliases", [])
     if not isinstance(aliases, list):
-        raise InputError("$.aliases must be an array of {alias_name, alias_label}")
+        raise InputError("$.aliases must be an array of {alias_name, alias_label}", "$.aliases")
     for i, alias in enumerate(aliases):
         if not isinstance(alias, dict):
-            raise InputError(f"$.aliases[{i}] must be an object with alias_name and alias_label")
+            raise InputError(f"$.aliases[{i}] must be an object with alias_name and alias_label", f"$.aliases[{i}]")
         name, label = (_text(alias.get(f), f"$.aliases[{i}].{f}") for f in ("alias_name", "alias_label"))
         identifiers.append(UserIdentifier(alias=(name, label)))
     if not identifiers:

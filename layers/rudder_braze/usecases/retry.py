@@ -90,10 +90,11 @@ class RetryService(OrderedSending):
             log.error("dead-lettered", extra={"messageId": event.key, "reason": event.last_error})
         for key in report.delivered:
             log.info("delivered on retry", extra={"messageId": key, "attempts": events[key].attempts})
-        finished = [events[key] for key in [*report.delivered, *(e.key for e in dead)] if key in events] + copies
+        delivered = [events[key] for key in report.delivered if key in events] + copies
+        finished = delivered + [events[e.key] for e in dead if e.key in events]
         self._clear_progress(finished, progress)
         self._record_outcomes(
-            {**{e.key: ("delivered", e) for e in finished}, **{e.key: ("dead_lettered", e) for e in dead}}
+            {**{e.key: ("delivered", e) for e in delivered}, **{e.key: ("dead_lettered", e) for e in dead}}
         )
         left = Counter({user: -count for user, count in Counter(event.user for event in finished).items()})
         self._end_turns(owner, turns, sendable, [*report.retry, *report.dead], left)
