@@ -149,7 +149,7 @@ def main() -> int:
         "cost per million events, HTTP API (goal): "
         + ", ".join(
             f"{path} ${figures[f'cost_per_million_{path}']:.2f} (≤ ${goal:.2f})"
-            for path, goal in cost_model.GOALS.items()
+            for path, goal in cost_model.PRICED.items()
         )
     )
     bench_delivery.chart(paced, unpaced, ROOT / "docs" / "performance-rate-limit.png")

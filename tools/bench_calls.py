@@ -25,6 +25,8 @@ PATHS = {
     "recovery": "then Braze back (the retry function delivers the queued events)",
     "buffered": "buffered (webhook, then delivery batches)",
     "batched100": "direct, 100 events per webhook call (RudderStack's HTTP Webhook destination batches)",
+    "direct_in_order": "direct, one event per call, `SendersKeepUserOrder` on (turns read, not taken)",
+    "batched100_in_order": "direct, 100 events per call, `SendersKeepUserOrder` on",
 }
 
 
@@ -41,16 +43,18 @@ def _post(stack: LocalStack, tag: str, per_call: int) -> int:
     return len(bodies)
 
 
-def _run(mode: str, throttled: bool, per_call: int = 1) -> dict[str, Counter[str]]:
+def _run(mode: str, throttled: bool, per_call: int = 1, *, in_order: bool = False) -> dict[str, Counter[str]]:
     calls = install()
+    parameters = {"DeliveryMode": mode, "SendersKeepUserOrder": str(in_order).lower()}
     with tempfile.TemporaryDirectory() as logs:
-        stack = LocalStack(parameters={"DeliveryMode": mode}, env_overrides={**QUIET, **COMPRESSED_RETRY_TIMING},
+        stack = LocalStack(parameters=parameters, env_overrides={**QUIET, **COMPRESSED_RETRY_TIMING},
                            log_dir=Path(logs))  # fmt: skip
         with stack.start():
             calls.take()
             if throttled:
                 stack.simulator.set_faults({"throttle_rate": 1.0})
-            webhook_calls = Counter({"webhook.calls": _post(stack, f"{mode}-{throttled}-{per_call}", per_call)})
+            tag = f"{mode}-{throttled}-{per_call}-{in_order}"
+            webhook_calls = Counter({"webhook.calls": _post(stack, tag, per_call)})
             if throttled:
                 first = calls.take() + webhook_calls + Counter({"braze.requests": stack.simulator.stats()["requests"]})
                 stack.simulator.reset()
@@ -59,7 +63,8 @@ def _run(mode: str, throttled: bool, per_call: int = 1) -> dict[str, Counter[str
             counted = calls.take() + Counter({"braze.requests": stack.simulator.stats()["requests"]})
     if throttled:
         return {"throttled": first, "recovery": counted}
-    return {mode if per_call == 1 else f"batched{per_call}": counted + webhook_calls}
+    path = (mode if per_call == 1 else f"batched{per_call}") + ("_in_order" if in_order else "")
+    return {path: counted + webhook_calls}
 
 
 def calls_figures() -> dict[str, float]:
@@ -69,6 +74,8 @@ def calls_figures() -> dict[str, float]:
     runs.update(_run("direct", throttled=True))
     runs.update(_run("buffered", throttled=False))
     runs.update(_run("direct", throttled=False, per_call=100))
+    runs.update(_run("direct", throttled=False, in_order=True))
+    runs.update(_run("direct", throttled=False, per_call=100, in_order=True))
     figures: dict[str, float] = {}
     for path, counted in runs.items():
         for call, count in counted.items():

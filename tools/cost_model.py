@@ -26,6 +26,9 @@ SIDE_BY_SIDE = 8  # calls a body of many events makes at once (the package's poo
 POLLER_REQUESTS = 2 / 10  # Lambda's poller: a receive and a delete per 10 messages (not counted on the local stack)
 DELIVERY_BATCH = 1000  # buffered: events per delivery-function invocation at volume
 GOALS = {"direct": 2.50, "buffered": 2.50, "batched100": 0.40}
+# The same setups with SendersKeepUserOrder on, priced against the same goals.
+IN_ORDER = {"direct_in_order": "direct", "batched100_in_order": "batched100"}
+PRICED = {**GOALS, **{path: GOALS[base] for path, base in IN_ORDER.items()}}
 
 
 @cache
@@ -118,7 +121,7 @@ def cost_figures(figures: dict[str, float]) -> dict[str, float]:
     """``cost_per_million_<path>`` behind the default HTTP API, ``…_rest`` behind a REST API."""
     memory = memory_gb()
     out: dict[str, float] = {}
-    for path in GOALS:
+    for path in PRICED:
         path_bill = bill(figures, path, figures["whole_us"], memory)
         out[f"cost_per_million_{path}"] = path_bill.total("http")
         out[f"cost_per_million_{path}_rest"] = path_bill.total("rest")

@@ -25,7 +25,7 @@ def _cost_rows(figures: dict[str, float]) -> list[str]:
     """Per million events, from the units counted on each path (tools/cost_model.py)."""
     memory = cost_model.memory_gb()
     rows = []
-    for path, goal in cost_model.GOALS.items():
+    for path, goal in cost_model.PRICED.items():
         b = cost_model.bill(figures, path, figures["whole_us"], memory)
         total = b.total("http")
         rows.append(

@@ -40,11 +40,16 @@ class MemoryState:
         self.turns: dict[str, str] = {}  # user → the delivery holding the user's turn
         self.written: dict[str, Written] = {}
         self.outcomes: dict[str, dict[str, Any]] = {}  # outcome# records: how queued events ended
+        self.turn_reads = 0
 
     def take_turn(self, user: str, owner: str, seconds: float) -> Turn:
         if self.turns.setdefault(user, owner) != owner:
             return Turn(mine=False)
         return Turn(mine=True, pending=self.pending[user], written=self.written.get(user))
+
+    def read_turns(self, users: Sequence[str]) -> dict[str, Turn]:
+        self.turn_reads += 1
+        return {u: Turn(mine=u not in self.turns, pending=self.pending[u], written=self.written.get(u)) for u in users}
 
     def end_turn(self, user: str, owner: str, written: Written | None, pending_delta: int = 0) -> None:
         assert self.turns.pop(user) == owner

@@ -142,12 +142,16 @@ def _real_receipt(stack: LocalStack, body: str) -> str:
 
 def test_a_users_turn_is_one_deliverys_at_a_time_and_keeps_what_braze_took(stack: LocalStack) -> None:
     from rudder_braze.adapters.aws.state import StateTable
+    from rudder_braze.delivery.ordering import Turn
 
     table = StateTable(stack.template.physical["StateTable"]["Ref"], stack.retry.aws)
     table.change_pending("u:a", 2)
     first = table.take_turn("u:a", "first", 30)
     assert first.mine and first.pending == 2 and first.written is None
     assert not table.take_turn("u:a", "second", 30).mine  # DynamoDB's condition refuses a second holder
+    # Read, not taken (a sender that keeps each user's order): a held turn is not ours; a user never seen is free.
+    read = table.read_turns(["u:a", "u:never-seen"])
+    assert (read["u:a"].mine, read["u:a"].pending) == (False, 2) and read["u:never-seen"] == Turn(mine=True)
     assert table.take_turn("u:a", "first", 30).mine  # the holder may take it again
     table.end_turn("u:a", "first", {"plan": (1.5, 1.5, 3)})
     second = table.take_turn("u:a", "second", 30)
@@ -155,6 +159,7 @@ def test_a_users_turn_is_one_deliverys_at_a_time_and_keeps_what_braze_took(stack
     with pytest.raises(table.client.exceptions.ConditionalCheckFailedException):
         table.end_turn("u:a", "first", None)  # a turn that is no longer yours cannot be ended
     table.end_turn("u:a", "second", None, pending_delta=-2)  # the count changes in the same write
+    assert table.read_turns(["u:a"])["u:a"] == Turn(mine=True, pending=0, written={"plan": (1.5, 1.5, 3)})
     third = table.take_turn("u:a", "third", 0.0)
     assert third.mine and third.pending == 0  # free again; a turn of 0 s lapses at once
     time.sleep(0.01)

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING
 from rudder_braze.adapters.aws import AwsClients
 from rudder_braze.app.auth import Access
 from rudder_braze.app.settings import AppSettings
-from rudder_braze.app.webhook import BodyLimits, Webhook
+from rudder_braze.app.webhook import BodyLimits, Routes, Webhook
 from rudder_braze.braze.client import BrazeClient, ClientTiming
 from rudder_braze.config import BrazeSettings, load_settings
 from rudder_braze.usecases.attribute_dedup import AttributeDedup
@@ -144,7 +144,7 @@ class Container:
                 lambda: [self.secrets.get("webhook_token"), self.secrets.optional("webhook_previous_token")],
                 self.settings.allowed_sources,
             ),
-            self._deletions_route(),
+            Routes(self._deletions_route(), self.settings.senders_keep_order),
             limits=BodyLimits(self.settings.max_body_bytes, self.settings.max_events),
         )
 

@@ -62,6 +62,8 @@ class AppSettings:
     max_body_bytes: int
     max_events: int
     allowed_sources: tuple[Network, ...] = ()  # the webhook's source allowlist (empty: any source)
+    # /v1/webhook's senders send each user's events one at a time (SendersKeepUserOrder): turns are read, not taken
+    senders_keep_order: bool = False
 
     @property
     def buffered(self) -> bool:
@@ -115,4 +117,5 @@ class AppSettings:
             max_body_bytes=env.count("MAX_BODY_BYTES", MAX_BODY_BYTES),
             max_events=env.count("MAX_EVENTS", MAX_EVENTS),
             allowed_sources=networks(env.text("ALLOWED_SOURCE_CIDRS", "")),
+            senders_keep_order=env.text("SENDERS_KEEP_USER_ORDER", "false") == "true",
         )

@@ -145,7 +145,9 @@ def _log_refused(route: str, body: Mapping[str, Any]) -> None:
 class Ingest(Protocol):
     """The use case the webhook hands a body's events to (:class:`rudder_braze.usecases.ingest.IngestService`)."""
 
-    def handle(self, events: list[Any], remaining_ms: Callable[[], int]) -> IngestResult: ...
+    def handle(
+        self, events: list[Any], remaining_ms: Callable[[], int], *, sender_keeps_order: bool = False
+    ) -> IngestResult: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,19 +162,30 @@ class DeletionRoute(Protocol):
     def handle(self, document: Any, remaining_ms: Callable[[], int]) -> HttpAnswer: ...
 
 
+@dataclass(frozen=True, slots=True)
+class Routes:
+    """What the routes beyond the SDKs' need: the deletions route, and whether ``/v1/webhook``'s senders send each
+    user's events one at a time (SendersKeepUserOrder: RudderStack's Webhook destination with event ordering on).
+    The SDKs' flushes can overlap, so their routes never count on it."""
+
+    deletions: DeletionRoute | None = None
+    senders_keep_order: bool = False
+
+
 class Webhook:
     def __init__(
         self,
         service: Callable[[], Ingest],
         access: Access,
-        deletions: DeletionRoute | None = None,
+        routes: Routes = Routes(),
         *,
         limits: BodyLimits = BodyLimits(),
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._service = service
         self.access = access
-        self._deletions = deletions
+        self._deletions = routes.deletions
+        self.senders_keep_order = routes.senders_keep_order
         self.max_body_bytes = limits.max_body_bytes
         self.max_events = limits.max_events
         self.clock = clock
@@ -196,7 +209,9 @@ class Webhook:
         for event in events:
             if isinstance(event, dict):
                 fill_server_fields(event, moment)
-        answer = _service_answer(request.route, self._service().handle(events, remaining_ms))
+        in_order = self.senders_keep_order and request.route == "webhook"
+        result = self._service().handle(events, remaining_ms, sender_keeps_order=in_order)
+        answer = _service_answer(request.route, result)
         _log_refused(request.route, answer.body)
         return answer
 

@@ -82,12 +82,21 @@ class IngestService(OrderedSending):
         self.idempotency = idempotency
         self.delivery_queue = delivery_queue  # buffered mode: accepted events go to the delivery queue instead of Braze
 
-    def handle(self, events: list[Any], remaining_ms: Callable[[], int]) -> IngestResult:
+    def handle(
+        self, events: list[Any], remaining_ms: Callable[[], int], *, sender_keeps_order: bool = False
+    ) -> IngestResult:
+        """``sender_keeps_order``: the sender sends each user's events one at a time, the next after the answer to
+        the one before (RudderStack's Webhook destination with event ordering on), so no other call can be sending
+        this body's users' events now: direct mode reads the users' turns instead of taking and giving them back."""
         result = IngestResult(len(events), counts=Counter(EventsReceived=len(events)))
-        return self.accept(self._candidates(events, result), result, remaining_ms)
+        return self.accept(self._candidates(events, result), result, remaining_ms, sender_keeps_order)
 
     def accept(
-        self, candidates: dict[str, Candidate], result: IngestResult, remaining_ms: Callable[[], int]
+        self,
+        candidates: dict[str, Candidate],
+        result: IngestResult,
+        remaining_ms: Callable[[], int],
+        sender_keeps_order: bool = False,
     ) -> IngestResult:
         """Claim the candidates, then deliver now or queue them; release what could be neither."""
         claims_started = time.monotonic()
@@ -96,7 +105,7 @@ class IngestService(OrderedSending):
         if self.delivery_queue is not None:
             self._queue_for_delivery(fresh, self.delivery_queue, result)
         else:
-            self._send_now(fresh, result, remaining_ms, claims_ms)
+            self._send_now(fresh, result, remaining_ms, claims_ms, sender_keeps_order)
         if result.unqueued:
             self._release(fresh, result)
         return result
@@ -176,15 +185,24 @@ class IngestService(OrderedSending):
         result.unqueued, result.unqueued_cause = sorted(unqueued), cause
 
     def _send_now(
-        self, fresh: list[PendingEvent], result: IngestResult, remaining_ms: Callable[[], int], claims_ms: float
+        self,
+        fresh: list[PendingEvent],
+        result: IngestResult,
+        remaining_ms: Callable[[], int],
+        claims_ms: float,
+        sender_keeps_order: bool,
     ) -> None:
-        """Direct mode: send what the users' turns allow; queue what Braze does not take now, and what waits."""
+        """Direct mode: send what the users' turns allow (taken, or only read when the sender keeps each user's
+        order); queue what Braze does not take now, and what waits."""
         counts = result.counts
         # Sending needs the users' turns taken and given back, the unsent queued and every outcome recorded, and a
         # Braze call's time: with less of the invocation left, everything goes to the retry queue at once.
         after_braze_ms = int(claims_ms * (TURNS_PER_CLAIM + QUEUE_AND_RECORD_PER_CLAIM))
         if remaining_ms() > self.reserve_ms + claims_ms * TURNS_PER_CLAIM + after_braze_ms:
-            owner, turns = self._take_turns(fresh, remaining_ms)
+            if sender_keeps_order:
+                owner, turns = "", self._read_turns(fresh)
+            else:
+                owner, turns = self._take_turns(fresh, remaining_ms)
             held, sendable = self._hold_back(fresh, turns, counts)
         else:
             owner, turns, held, sendable = "", {}, fresh, []

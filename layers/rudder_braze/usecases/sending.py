@@ -111,6 +111,17 @@ class OrderedSending:
         users = sorted({event.user for event in events})
         return owner, dict(zip(users, in_parallel(take, users), strict=True))
 
+    def _read_turns(self, events: Sequence[PendingEvent]) -> dict[str, Turn]:
+        """The turns of the users of ``events`` as they stand, read in one call and not taken: for a sender that sends
+        a user's events one at a time (none of them can be racing this one), the turn only says whether the user's
+        events wait in the retry queue or the retry function is sending them. A turn that cannot be read is not ours."""
+        users = sorted({event.user for event in events})
+        try:
+            return self.state.read_turns(users)
+        except Exception as exc:
+            log.warning("could not read the users' turns (%s); their events wait", type(exc).__name__)
+            return dict.fromkeys(users, Turn(mine=False))
+
     def _end_turns(
         self,
         owner: str,
@@ -121,15 +132,15 @@ class OrderedSending:
     ) -> None:
         """Give the turns back with the positions of what Braze took, each with the change of the user's pending
         count (``pending``: events this delivery queued, or took off the retry queue) in the same write; a user whose
-        turn another delivery holds has the count changed alone. One write per user, side by side. Never raises: a
-        turn also ends by itself, and a count left unchanged only affects whether the user's next events wait in the
-        queue behind these (until the count's TTL)."""
+        turn another delivery holds, or whose turn was only read (no ``owner``), has the count changed alone. One write
+        per user, side by side. Never raises: a turn also ends by itself, and a count left unchanged only affects
+        whether the user's next events wait in the queue behind these (until the count's TTL)."""
         taken = writes(sent, unsent)
 
         def end(user: str) -> None:
             turn = turns.get(user)
             try:
-                if turn is not None and turn.mine:
+                if owner and turn is not None and turn.mine:
                     written = merged(turn.written, taken[user]) if user in taken else None
                     self.state.end_turn(user, owner, written, pending[user])
                 else:
@@ -138,7 +149,7 @@ class OrderedSending:
                 log.warning("could not give a user's turn back or count their queued events (%s)",
                             type(exc).__name__)  # fmt: skip
 
-        mine = {user for user, turn in turns.items() if turn.mine}
+        mine = {user for user, turn in turns.items() if turn.mine} if owner else set()
         in_parallel(end, sorted(mine | {user for user, delta in pending.items() if delta}))
 
     @staticmethod

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from rudder_braze.app.auth import Access, networks
-from rudder_braze.app.webhook import BodyLimits, Webhook, WebhookRequest, answer_for
+from rudder_braze.app.webhook import BodyLimits, Routes, Webhook, WebhookRequest, answer_for
 from rudder_braze.usecases.ingest import IngestResult
 
 TOKEN = "token-1"
@@ -24,9 +24,13 @@ class FakeIngest:
     def __init__(self, result: Callable[[list[Any]], IngestResult]) -> None:
         self.result = result
         self.received: list[list[Any]] = []
+        self.in_order: list[bool] = []
 
-    def handle(self, events: list[Any], remaining_ms: Callable[[], int]) -> IngestResult:
+    def handle(
+        self, events: list[Any], remaining_ms: Callable[[], int], *, sender_keeps_order: bool = False
+    ) -> IngestResult:
         self.received.append(events)
+        self.in_order.append(sender_keeps_order)
         return self.result(events)
 
 
@@ -102,6 +106,16 @@ def test_queued_events_are_202_on_the_webhook_and_200_on_the_sdk_routes(route: s
     body = {"batch": [track()]} if route == "batch" else track() if route == "track" else [track()]
     answer_status, answer = post(hook, route, body)
     assert (answer_status, answer["queued"]) == (status, 1)
+
+
+@pytest.mark.parametrize("keep", [False, True])
+def test_only_the_webhook_routes_senders_are_trusted_to_keep_each_users_order(keep: bool) -> None:
+    """SendersKeepUserOrder is about RudderStack's Webhook destination; SDK flushes can overlap whatever it says."""
+    service = FakeIngest(delivered)
+    hook = Webhook(lambda: service, Access(lambda: [TOKEN, None]), Routes(senders_keep_order=keep))
+    for route, body in (("webhook", [track(1)]), ("batch", {"batch": [track(2)]}), ("track", track(3))):
+        assert post(hook, route, body)[0] == 200
+    assert service.in_order == [keep, False, False]
 
 
 def test_the_sdk_routes_read_json_whatever_the_content_type_says() -> None:

@@ -28,9 +28,9 @@ class Answer:
     counts: Counter[str]
 
 
-def ingest(service: IngestService, body: list[Any], remaining_ms: int) -> Answer:
+def ingest(service: IngestService, body: list[Any], remaining_ms: int, *, in_order: bool = False) -> Answer:
     """The use case's result as the webhook answers it."""
-    result = service.handle(body, lambda: remaining_ms)
+    result = service.handle(body, lambda: remaining_ms, sender_keeps_order=in_order)
     status, answer = answer_for(result)
     return Answer(status, answer, result.counts)
 
@@ -133,11 +133,13 @@ def test_a_webhook_call_meeting_another_sending_the_same_user_queues_its_events_
     assert queue.queued[0].last_error == "held: another delivery is sending this user's events"
 
 
-def send_until_accepted(service: IngestService, body: list[dict[str, Any]], gate: MemoryIdempotency) -> None:
+def send_until_accepted(
+    service: IngestService, body: list[dict[str, Any]], gate: MemoryIdempotency, *, in_order: bool = False
+) -> None:
     """The sender: the same body again after any answer but 2xx (a 5xx included), its claims expired meanwhile."""
     for _ in range(4):
         try:
-            if ingest(service, body, 8000).status in (200, 202):
+            if ingest(service, body, 8000, in_order=in_order).status in (200, 202):
                 return
         except ConnectionError:
             pass  # the handler's error: API Gateway answers 502
@@ -145,32 +147,39 @@ def send_until_accepted(service: IngestService, body: list[dict[str, Any]], gate
     raise AssertionError("the body was never accepted")
 
 
-STEPS = [("gate", "claim"), ("state", "take_turn"), ("queue", "enqueue"), ("queue", "dead_letter"),
-         ("state", "end_turn"), ("gate", "complete")]  # fmt: skip
+# (store, step, in_order): every step that writes, or reads what decides a user's turn, with turns taken and with
+# turns only read (a sender that keeps each user's order).
+STEPS = [("gate", "claim", False), ("state", "take_turn", False), ("queue", "enqueue", False),
+         ("queue", "dead_letter", False), ("state", "end_turn", False), ("gate", "complete", False),
+         ("gate", "claim", True), ("state", "read_turns", True), ("queue", "enqueue", True),
+         ("queue", "dead_letter", True), ("state", "change_pending", True), ("gate", "complete", True)]  # fmt: skip
 
 
-def fails_once(method: Any) -> Any:
-    """``method``, failing the first time it has something to do (per-user steps: for user u-60 only, so that
-    the outcome does not depend on which thread runs first)."""
+def fails_once(method: Any, user: str) -> Any:
+    """``method``, failing the first time it has something to do (per-user steps: for ``user`` only, so that the
+    outcome does not depend on which thread runs first)."""
     calls = []
 
     def failing(*args: Any, **kwargs: Any) -> Any:
         per_user = args and isinstance(args[0], str) and args[0].startswith("u:")
-        if (args and not args[0]) or (per_user and args[0] != "u:u-60"):  # nothing to write cannot half-fail
+        if (args and not args[0]) or (per_user and args[0] != user):  # nothing to write cannot half-fail
             return method(*args, **kwargs)
         calls.append(1)
         if len(calls) == 1:
             raise ConnectionError("the store did not answer")
         return method(*args, **kwargs)
 
+    failing.calls = calls  # type: ignore[attr-defined]
     return failing
 
 
-@pytest.mark.parametrize(("store", "step"), STEPS, ids=[f"{store}.{step}" for store, step in STEPS])
-def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str, step: str) -> None:
+@pytest.mark.parametrize(
+    ("store", "step", "in_order"), STEPS, ids=[f"{store}.{step}{'-read' * o}" for store, step, o in STEPS]
+)
+def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str, step: str, in_order: bool) -> None:
     """80 new users in one body (two packed requests): Braze throttles the first request, refuses u-70's event for
-    good and takes the rest. One write step fails once; the sender sends the body again until it is answered 2xx
-    (claims left by a failed call count as expired). Every event ends delivered, queued or dead-lettered, once."""
+    good and takes the rest. One step fails once; the sender sends the body again until it is answered 2xx (claims
+    left by a failed call count as expired). Every event ends delivered, queued or dead-lettered, once."""
     taken: list[str] = []
 
     def send(request: BrazeRequest) -> BrazeResponse:
@@ -184,22 +193,55 @@ def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str
 
     queue, state, gate = MemoryQueue(), MemoryState(), MemoryIdempotency()
     stores = {"queue": queue, "state": state, "gate": gate}
-    setattr(stores[store], step, fails_once(getattr(stores[store], step)))
+    # change_pending runs only for the users whose events were queued (the throttled first request's)
+    failing = fails_once(getattr(stores[store], step), "u:u-10" if step == "change_pending" else "u:u-60")
+    setattr(stores[store], step, failing)
     service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
     body = [track(n) for n in range(80)]
-    send_until_accepted(service, body, gate)
+    send_until_accepted(service, body, gate, in_order=in_order)
+    assert failing.calls, "the fault was injected"
     outcomes = Counter(taken) + Counter(e.key.replace("m-", "u-") for e in queue.queued + queue.dead)
     assert outcomes == Counter(f"u-{n}" for n in range(80))  # each event once: delivered, queued or dead-lettered
-    # The first request's 50 are queued; a user whose turn could not be read has the event queued too.
+    if step == "read_turns":  # no turn could be read: the whole body waits in the retry queue, untried
+        assert (len(queue.queued), queue.dead, taken) == (80, [], [])
+        return
+    # The first request's 50 are queued; a user whose turn could not be taken has the event queued too.
     assert [e.key for e in queue.dead] == ["m-70"] and len(queue.queued) == 50 + (step == "take_turn")
     assert state.turns == {} or step == "end_turn"  # a turn not given back ends by itself
+    assert (state.turn_reads > 0) is in_order
+
+
+def test_a_sender_keeping_order_has_its_users_turns_read_not_taken() -> None:
+    """Direct mode behind a sender that keeps each user's order: one read of the body's users' turns, no turn taken
+    or given back; an event whose user has updates waiting in the retry queue, or whose turn the retry function
+    holds, is queued behind them (and counted pending); the others go to Braze."""
+    sent: list[str] = []
+
+    def send(request: BrazeRequest) -> BrazeResponse:
+        sent.extend(obj["external_id"] for obj in request.body.get("events", ()))
+        return BrazeResponse(201, {"message": "success"})
+
+    queue, state, gate = MemoryQueue(), MemoryState(), MemoryIdempotency()
+    state.pending["u:u-1"] = 2  # u-1's earlier events wait in the retry queue
+    state.turns["u:u-2"] = "the retry function"  # sending u-2's queued events right now
+
+    def no_turn_taken(*args: Any) -> Any:
+        raise AssertionError("a turn was taken or given back")
+
+    state.take_turn = state.end_turn = no_turn_taken  # type: ignore[method-assign]
+    service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
+    answer = ingest(service, [track(n) for n in range(4)], 8000, in_order=True)
+    assert (answer.status, answer.body["delivered"], answer.body["queued"]) == (202, 2, 2)
+    assert sorted(sent) == ["u-0", "u-3"] and [e.key for e in queue.queued] == ["m-1", "m-2"]
+    assert state.turn_reads == 1 and state.pending == Counter({"u:u-1": 3, "u:u-2": 1})
+    assert queue.queued[0].last_error == "held behind this user's updates already waiting in the retry queue"
 
 
 @pytest.mark.parametrize("step", ["claim", "enqueue", "complete"])
 def test_buffered_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(step: str) -> None:
     queue, buffer, state, gate = MemoryQueue(), MemoryQueue(), MemoryState(), MemoryIdempotency()
     target = buffer if step == "enqueue" else gate
-    setattr(target, step, fails_once(getattr(target, step)))
+    setattr(target, step, fails_once(getattr(target, step), "u:u-60"))
     service = IngestService(load_settings({}), BrazePorts(send_nothing, queue, state), gate, delivery_queue=buffer)
     body = [track(n) for n in range(30)]
     send_until_accepted(service, body, gate)

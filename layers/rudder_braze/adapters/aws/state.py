@@ -111,14 +111,18 @@ class StateTable:
             )
         except self.client.exceptions.ConditionalCheckFailedException:
             return Turn(mine=False)
-        item = answer.get("Attributes", {})
-        live = int(item.get("expiration", {}).get("N", "0")) > now
-        written = (
-            {k: (float(a), float(b), int(c)) for k, (a, b, c) in json.loads(item["written"]["S"]).items()}
-            if "written" in item
-            else None
-        )
-        return Turn(mine=True, pending=int(item.get("count", {}).get("N", "0")) if live else 0, written=written)
+        return _turn(answer.get("Attributes", {}), mine=True, now=now)
+
+    def read_turns(self, users: Iterable[str]) -> dict[str, Turn]:
+        """Each user's turn as it stands, read (strongly consistent), not taken: ``mine`` when no delivery holds it."""
+        ids = _ids("pending", users)
+        items = self.get_items(list(ids))
+        now = time.time()
+        turns = {user: Turn(mine=True) for user in ids.values()}
+        for found, item in items.items():
+            held = "turnOwner" in item and float(item.get("turnUntil", {}).get("N", "0")) >= now
+            turns[ids[found]] = _turn(item, mine=not held, now=now)
+        return turns
 
     def end_turn(self, user: str, owner: str, written: Written | None, pending_delta: int = 0) -> None:
         """Give ``user``'s turn back, storing the positions Braze now has (``None``: unchanged) and changing the
@@ -211,6 +215,17 @@ class StateTable:
     def outcomes(self, keys: Iterable[str]) -> dict[str, dict[str, Any]]:
         ids = _ids("outcome", keys)
         return {ids[found]: json.loads(item["outcome"]["S"]) for found, item in self.get_items(list(ids)).items()}
+
+
+def _turn(item: dict[str, Any], *, mine: bool, now: float) -> Turn:
+    """A user's turn from their ``pending#`` item: the pending count (while the item lives) and written positions."""
+    live = int(item.get("expiration", {}).get("N", "0")) > now
+    written = (
+        {k: (float(a), float(b), int(c)) for k, (a, b, c) in json.loads(item["written"]["S"]).items()}
+        if "written" in item
+        else None
+    )
+    return Turn(mine=mine, pending=int(item.get("count", {}).get("N", "0")) if live else 0, written=written)
 
 
 def _outcome_item(key: str, outcome: dict[str, Any], expiration: dict[str, str]) -> dict[str, Any]:
