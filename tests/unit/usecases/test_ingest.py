@@ -228,7 +228,7 @@ def test_a_sender_keeping_order_has_its_users_turns_read_not_taken() -> None:
     def no_turn_taken(*args: Any) -> Any:
         raise AssertionError("a turn was taken or given back")
 
-    state.take_turn = state.end_turn = no_turn_taken  # type: ignore[method-assign]
+    state.take_turn = state.end_turn = no_turn_taken  # type: ignore[method-assign,assignment]
     service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
     answer = ingest(service, [track(n) for n in range(4)], 8000, in_order=True)
     assert (answer.status, answer.body["delivered"], answer.body["queued"]) == (202, 2, 2)
