@@ -111,6 +111,7 @@ class MemoryIdempotency:
     def __init__(self) -> None:
         self.done: dict[str, dict[str, Any]] = {}
         self.claimed: set[str] = set()
+        self.looked_up = 0
 
     def claim(self, message_id: str, remaining_ms: int | None) -> ClaimOutcome:
         if message_id in self.done:
@@ -119,6 +120,11 @@ class MemoryIdempotency:
             return ClaimOutcome.BUSY
         self.claimed.add(message_id)
         return ClaimOutcome.NEW
+
+    def look_up(self, message_ids: list[str]) -> dict[str, ClaimOutcome]:
+        self.looked_up += len(message_ids)
+        return {m: ClaimOutcome.DONE if m in self.done else ClaimOutcome.BUSY if m in self.claimed else ClaimOutcome.NEW
+                for m in message_ids}  # fmt: skip
 
     def complete(self, outcomes: dict[str, dict[str, Any]]) -> None:
         self.done.update(outcomes)

@@ -7,7 +7,8 @@ import json
 import time
 
 from local.stack import LocalStack
-from tests.integration.conftest import EVENTS, api_event, ingest, queued_messages, sample, stored
+from tests.conftest import StartStack
+from tests.integration.conftest import EVENTS, QUIET, api_event, ingest, queued_messages, sample, stored
 
 
 def test_accepted_event_is_delivered_and_answered_200(stack: LocalStack) -> None:
@@ -160,5 +161,38 @@ def test_a_users_new_update_waits_behind_their_queued_one(stack: LocalStack) -> 
     assert stack.wait_until_drained(timeout=30)
     emails = [a["email"] for a in stored(stack, "attributes") if "email" in a]
     # Braze ends with the new address and never got the old one after it (the retry batch may coalesce the two).
+    assert emails[-1] == "new@example.com"
+    assert "old@example.com" not in emails[emails.index("new@example.com") :]
+
+
+def test_a_sender_keeping_each_users_order_has_records_and_turns_read_not_claimed(start_stack: StartStack) -> None:
+    """SendersKeepUserOrder on: over loopback HTTP, a delivered event costs two reads (its record, its user's turn)
+    and one write (its record once handled), nothing claimed or taken; a copy sent again is still a duplicate, and a
+    user's new update still waits behind their queued one."""
+    from local.aws_calls import install
+
+    calls = install()
+    stack = start_stack(parameters={"SendersKeepUserOrder": "true"},
+                        env_overrides={**QUIET, "RETRY_BASE_DELAY_SECONDS": "0"})  # fmt: skip
+    calls.take()
+    event = {**sample("track"), "messageId": "kept-order-1"}
+    first, again = stack.post("/v1/webhook", [event]), stack.post("/v1/webhook", [event])
+    assert (first[0], first[1]["delivered"], again[0], again[1]["duplicates"]) == (200, 1, 200, 1)
+    counted = calls.take()
+    assert {k: v for k, v in counted.items() if k.startswith("dynamodb.")} == {
+        "dynamodb.BatchGetItem": 3,  # the event's record and its user's turn; the copy's record
+        "dynamodb.BatchWriteItem": 1,  # the record once delivered; the copy writes nothing
+    }
+    assert len([e for e in stored(stack, "events") if e["name"] == event["event"]]) == 1
+
+    old = {**sample("identify"), "messageId": "kept-old", "context": {"traits": {"email": "old@example.com"}}}
+    new = {**sample("identify"), "messageId": "kept-new", "context": {"traits": {"email": "new@example.com"}}}
+    stack.simulator.set_faults({"throttle_rate": 1.0})
+    assert stack.post("/v1/webhook", [old])[0] == 202
+    stack.simulator.set_faults({"throttle_rate": 0.0})
+    status, answer = stack.post("/v1/webhook", [new])
+    assert (status, answer["queued"]) == (202, 1)  # the user's count of queued events, read: held behind
+    assert stack.wait_until_drained(timeout=30)
+    emails = [a["email"] for a in stored(stack, "attributes") if "email" in a]
     assert emails[-1] == "new@example.com"
     assert "old@example.com" not in emails[emails.index("new@example.com") :]

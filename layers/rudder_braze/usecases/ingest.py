@@ -86,8 +86,11 @@ class IngestService(OrderedSending):
         self, events: list[Any], remaining_ms: Callable[[], int], *, sender_keeps_order: bool = False
     ) -> IngestResult:
         """``sender_keeps_order``: the sender sends each user's events one at a time, the next after the answer to
-        the one before (RudderStack's Webhook destination with event ordering on), so no other call can be sending
-        this body's users' events now: direct mode reads the users' turns instead of taking and giving them back."""
+        the one before, and sends an event again only after its first call ended (RudderStack's Webhook destination
+        with event ordering on: its timeout outlasts the function's). No other call can then be handling this body's
+        events or sending its users' events: each event's record is read instead of claimed (and written once the
+        event is handled, as always), and direct mode reads the users' turns instead of taking and giving them
+        back."""
         result = IngestResult(len(events), counts=Counter(EventsReceived=len(events)))
         return self.accept(self._candidates(events, result), result, remaining_ms, sender_keeps_order)
 
@@ -100,14 +103,14 @@ class IngestService(OrderedSending):
     ) -> IngestResult:
         """Claim the candidates, then deliver now or queue them; release what could be neither."""
         claims_started = time.monotonic()
-        fresh = self._claim(candidates, result, remaining_ms)
+        fresh = self._claim(candidates, result, remaining_ms, sender_keeps_order)
         claims_ms = (time.monotonic() - claims_started) * 1000
         if self.delivery_queue is not None:
             self._queue_for_delivery(fresh, self.delivery_queue, result)
         else:
             self._send_now(fresh, result, remaining_ms, claims_ms, sender_keeps_order)
         if result.unqueued:
-            self._release(fresh, result)
+            self._release(fresh, result, claimed=not sender_keeps_order)
         return result
 
     def _candidates(self, events: list[Any], result: IngestResult) -> dict[str, Candidate]:
@@ -145,11 +148,20 @@ class IngestService(OrderedSending):
         return candidates
 
     def _claim(
-        self, candidates: dict[str, Candidate], result: IngestResult, remaining_ms: Callable[[], int]
+        self,
+        candidates: dict[str, Candidate],
+        result: IngestResult,
+        remaining_ms: Callable[[], int],
+        look_up: bool,
     ) -> list[PendingEvent]:
-        """Claim each candidate: the events this request is the first to handle; the others are duplicates, in
-        progress elsewhere, or filtered (recorded as such at once)."""
-        claims = in_parallel(lambda key: self.idempotency.claim(key, remaining_ms()), list(candidates))
+        """Claim each candidate (or only look its record up, ``look_up``): the events this request is the first to
+        handle; the others are duplicates, in progress elsewhere, or filtered (recorded as such at once)."""
+        keys = list(candidates)
+        if look_up:
+            found = self.idempotency.look_up(keys)
+            claims = [found[key] for key in keys]
+        else:
+            claims = in_parallel(lambda key: self.idempotency.claim(key, remaining_ms()), keys)
         fresh: list[PendingEvent] = []
         for (key, candidate), claim in zip(candidates.items(), claims, strict=True):
             if claim is ClaimOutcome.DONE:
@@ -250,12 +262,15 @@ class IngestService(OrderedSending):
             log.error("could not record %d events' outcomes (%s); a retry of the body after their claims expire "
                       "would run them again", len(events), type(exc).__name__)  # fmt: skip
 
-    def _release(self, fresh: list[PendingEvent], result: IngestResult) -> None:
-        """Nothing is lost: the events that could be neither delivered nor queued are released, so that the
-        sender's retry of this body runs them again (and only them: the others are recorded as done)."""
+    def _release(self, fresh: list[PendingEvent], result: IngestResult, *, claimed: bool) -> None:
+        """Nothing is lost: the events that could be neither delivered nor queued are released (when they were
+        claimed: a looked-up event has no record yet), so that the sender's retry of this body runs them again (and
+        only them: the others are recorded as done)."""
         unqueued = set(result.unqueued)
         cause = RuntimeError(result.unqueued_cause)
-        in_parallel(lambda event: self.idempotency.release(event.key, cause), [e for e in fresh if e.key in unqueued])
+        if claimed:
+            in_parallel(lambda event: self.idempotency.release(event.key, cause),
+                        [e for e in fresh if e.key in unqueued])  # fmt: skip
         result.counts["EnqueueFailures"] += 1
         log.error("could not queue accepted events (%s); asking the sender to retry", result.unqueued_cause,
                   extra={"messageIds": result.unqueued[:20]})  # fmt: skip

@@ -147,11 +147,11 @@ def send_until_accepted(
     raise AssertionError("the body was never accepted")
 
 
-# (store, step, in_order): every step that writes, or reads what decides a user's turn, with turns taken and with
-# turns only read (a sender that keeps each user's order).
+# (store, step, in_order): every step that writes, or reads what decides an event's fate, with events claimed and
+# users' turns taken, and for a sender that keeps each user's order (records and turns only read).
 STEPS = [("gate", "claim", False), ("state", "take_turn", False), ("queue", "enqueue", False),
          ("queue", "dead_letter", False), ("state", "end_turn", False), ("gate", "complete", False),
-         ("gate", "claim", True), ("state", "read_turns", True), ("queue", "enqueue", True),
+         ("gate", "look_up", True), ("state", "read_turns", True), ("queue", "enqueue", True),
          ("queue", "dead_letter", True), ("state", "change_pending", True), ("gate", "complete", True)]  # fmt: skip
 
 
@@ -208,7 +208,7 @@ def test_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(store: str
     # The first request's 50 are queued; a user whose turn could not be taken has the event queued too.
     assert [e.key for e in queue.dead] == ["m-70"] and len(queue.queued) == 50 + (step == "take_turn")
     assert state.turns == {} or step == "end_turn"  # a turn not given back ends by itself
-    assert (state.turn_reads > 0) is in_order
+    assert (state.turn_reads > 0, gate.looked_up > 0) == (in_order, in_order)
 
 
 def test_a_sender_keeping_order_has_its_users_turns_read_not_taken() -> None:
@@ -230,22 +230,32 @@ def test_a_sender_keeping_order_has_its_users_turns_read_not_taken() -> None:
 
     state.take_turn = state.end_turn = no_turn_taken  # type: ignore[method-assign,assignment]
     service = IngestService(load_settings({}), BrazePorts(send, queue, state), gate)
-    answer = ingest(service, [track(n) for n in range(4)], 8000, in_order=True)
+    body = [track(n) for n in range(4)]
+    answer = ingest(service, body, 8000, in_order=True)
     assert (answer.status, answer.body["delivered"], answer.body["queued"]) == (202, 2, 2)
     assert sorted(sent) == ["u-0", "u-3"] and [e.key for e in queue.queued] == ["m-1", "m-2"]
     assert state.turn_reads == 1 and state.pending == Counter({"u:u-1": 3, "u:u-2": 1})
     assert queue.queued[0].last_error == "held behind this user's updates already waiting in the retry queue"
+    # The events' records were read, not claimed, and written once handled: the body sent again is all duplicates.
+    assert (gate.looked_up, gate.claimed, sorted(gate.done)) == (4, set(), ["m-0", "m-1", "m-2", "m-3"])
+    assert ingest(service, body, 8000, in_order=True).body["duplicates"] == 4 and len(sent) == 2
 
 
-@pytest.mark.parametrize("step", ["claim", "enqueue", "complete"])
-def test_buffered_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(step: str) -> None:
+BUFFERED_STEPS = [("claim", False), ("enqueue", False), ("complete", False), ("look_up", True), ("enqueue", True),
+                  ("complete", True)]  # fmt: skip
+
+
+@pytest.mark.parametrize(("step", "in_order"), BUFFERED_STEPS)
+def test_buffered_a_fault_at_any_write_step_neither_loses_nor_repeats_an_event(step: str, in_order: bool) -> None:
     queue, buffer, state, gate = MemoryQueue(), MemoryQueue(), MemoryState(), MemoryIdempotency()
     target = buffer if step == "enqueue" else gate
-    setattr(target, step, fails_once(getattr(target, step), "u:u-60"))
+    failing = fails_once(getattr(target, step), "u:u-60")
+    setattr(target, step, failing)
     service = IngestService(load_settings({}), BrazePorts(send_nothing, queue, state), gate, delivery_queue=buffer)
     body = [track(n) for n in range(30)]
-    send_until_accepted(service, body, gate)
-    assert Counter(e.key for e in buffer.queued) == Counter(f"m-{n}" for n in range(30))
+    send_until_accepted(service, body, gate, in_order=in_order)
+    assert failing.calls and Counter(e.key for e in buffer.queued) == Counter(f"m-{n}" for n in range(30))
+    assert (gate.looked_up > 0) is in_order
 
 
 def send_nothing(request: BrazeRequest) -> BrazeResponse:

@@ -67,3 +67,19 @@ def batch_put(client: Any, table_name: str, items: list[dict[str, Any]]) -> None
     in_parallel(
         write, [items[i : i + DYNAMODB_BATCH_WRITE_ITEMS] for i in range(0, len(items), DYNAMODB_BATCH_WRITE_ITEMS)]
     )
+
+
+def batch_get(client: Any, table_name: str, ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Items by their ``id`` (strongly consistent, 100 per call; ids not found are absent)."""
+    from rudder_braze.limits import DYNAMODB_BATCH_GET_ITEMS
+
+    found: dict[str, dict[str, Any]] = {}
+    unique = list(dict.fromkeys(ids))
+    for start in range(0, len(unique), DYNAMODB_BATCH_GET_ITEMS):
+        keys: list[dict[str, Any]] = [{"id": {"S": i}} for i in unique[start : start + DYNAMODB_BATCH_GET_ITEMS]]
+        while keys:
+            answer = client.batch_get_item(RequestItems={table_name: {"Keys": keys, "ConsistentRead": True}})
+            for item in answer.get("Responses", {}).get(table_name, ()):
+                found[item["id"]["S"]] = item
+            keys = answer.get("UnprocessedKeys", {}).get(table_name, {}).get("Keys", [])
+    return found

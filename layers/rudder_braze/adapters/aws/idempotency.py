@@ -10,6 +10,7 @@ are stored together, 25 records per BatchWriteItem, as the COMPLETED records Pow
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer, IdempotencyConfig
@@ -18,7 +19,7 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyItemNotFoundError,
 )
 
-from rudder_braze.adapters.aws import AwsClients, batch_put
+from rudder_braze.adapters.aws import AwsClients, batch_get, batch_put
 from rudder_braze.usecases.ports import ClaimOutcome
 
 
@@ -45,6 +46,26 @@ class IdempotencyTable:
             if record is not None and record.status == "COMPLETED":
                 return ClaimOutcome.DONE
             return ClaimOutcome.BUSY
+
+    def look_up(self, message_ids: list[str]) -> dict[str, ClaimOutcome]:
+        """What claiming each event would find, read (one strongly consistent read unit an event), nothing written:
+        for a sender that never has two copies of an event in flight at once (``IngestService.handle``)."""
+        layer = self.layer
+        key_of = {message: layer._get_hashed_idempotency_key({"messageId": message}) for message in message_ids}
+        items = batch_get(layer.client, layer.table_name, [key for key in key_of.values() if key is not None])
+        now = time.time()
+        found: dict[str, ClaimOutcome] = {}
+        for message_id, key in key_of.items():
+            item = items.get(key) if key is not None else None
+            if item is None or int(item[layer.expiry_attr]["N"]) < now:
+                found[message_id] = ClaimOutcome.NEW
+            elif item[layer.status_attr]["S"] == "COMPLETED":
+                found[message_id] = ClaimOutcome.DONE
+            else:  # in progress: claimed by a call that has not ended (or died; its claim lapses with its deadline)
+                until_ms = item.get(layer.in_progress_expiry_attr, {}).get("N")
+                alive = until_ms is None or int(until_ms) > now * 1000
+                found[message_id] = ClaimOutcome.BUSY if alive else ClaimOutcome.NEW
+        return found
 
     def complete(self, outcomes: dict[str, dict[str, Any]]) -> None:
         """Store each claimed event's outcome: what Powertools' ``save_success`` writes, for many at once."""

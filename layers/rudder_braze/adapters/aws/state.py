@@ -19,12 +19,11 @@ import time
 from collections.abc import Iterable
 from typing import Any
 
-from rudder_braze.adapters.aws import AwsClients, batch_put
+from rudder_braze.adapters.aws import AwsClients, batch_get, batch_put
 from rudder_braze.braze.requests import BrazeRequest
 from rudder_braze.delivery.dedup import Fingerprints
 from rudder_braze.delivery.message import PendingEvent
 from rudder_braze.delivery.ordering import Turn, Written
-from rudder_braze.limits import DYNAMODB_BATCH_GET_ITEMS
 from rudder_braze.parallel import in_parallel
 
 # Identifiers up to this size stay readable in the id; longer ones are digested (DynamoDB's key limit is 2,048 bytes).
@@ -59,18 +58,7 @@ class StateTable:
 
     def get_items(self, ids: list[str]) -> dict[str, dict[str, Any]]:
         """Items by id (strongly consistent, 100 per call; ids not found are absent)."""
-        found: dict[str, dict[str, Any]] = {}
-        unique = list(dict.fromkeys(ids))
-        for start in range(0, len(unique), DYNAMODB_BATCH_GET_ITEMS):
-            keys: list[dict[str, Any]] = [{"id": {"S": i}} for i in unique[start : start + DYNAMODB_BATCH_GET_ITEMS]]
-            while keys:
-                answer = self.client.batch_get_item(
-                    RequestItems={self.table_name: {"Keys": keys, "ConsistentRead": True}}
-                )
-                for item in answer.get("Responses", {}).get(self.table_name, ()):
-                    found[item["id"]["S"]] = item
-                keys = answer.get("UnprocessedKeys", {}).get(self.table_name, {}).get("Keys", [])
-        return found
+        return batch_get(self.client, self.table_name, ids)
 
     def put_items(self, items: list[dict[str, Any]]) -> None:
         """Write whole items, 25 per call, until DynamoDB has processed every one."""
