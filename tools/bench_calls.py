@@ -23,10 +23,11 @@ PATHS = {
     "direct": "direct, Braze healthy",
     "throttled": "direct, while Braze throttles every request (webhook and retry attempts)",
     "recovery": "then Braze back (the retry function delivers the queued events)",
-    "buffered": "buffered (webhook, then delivery batches)",
+    "buffered": "buffered (webhook, then the delivery function, its batch full as at volume: the 200 events)",
     "batched100": "direct, 100 events per webhook call (RudderStack's HTTP Webhook destination batches)",
     "direct_in_order": "direct, one event per call, `SendersKeepUserOrder` on (turns read, not taken)",
     "batched100_in_order": "direct, 100 events per call, `SendersKeepUserOrder` on",
+    "buffered_in_order": "buffered, the same, `SendersKeepUserOrder` on",
 }
 
 
@@ -46,6 +47,8 @@ def _post(stack: LocalStack, tag: str, per_call: int) -> int:
 def _run(mode: str, throttled: bool, per_call: int = 1, *, in_order: bool = False) -> dict[str, Counter[str]]:
     calls = install()
     parameters = {"DeliveryMode": mode, "SendersKeepUserOrder": str(in_order).lower()}
+    if mode == "buffered":  # one delivery batch of the whole workload: what a busy stage's batches are (full)
+        parameters.update(DeliveryBatchSize=str(EVENTS), DeliveryBatchWindowSeconds="60")
     with tempfile.TemporaryDirectory() as logs:
         stack = LocalStack(parameters=parameters, env_overrides={**QUIET, **COMPRESSED_RETRY_TIMING},
                            log_dir=Path(logs))  # fmt: skip
@@ -76,6 +79,7 @@ def calls_figures() -> dict[str, float]:
     runs.update(_run("direct", throttled=False, per_call=100))
     runs.update(_run("direct", throttled=False, in_order=True))
     runs.update(_run("direct", throttled=False, per_call=100, in_order=True))
+    runs.update(_run("buffered", throttled=False, in_order=True))
     figures: dict[str, float] = {}
     for path, counted in runs.items():
         for call, count in counted.items():

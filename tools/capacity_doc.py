@@ -37,6 +37,8 @@ SETUPS = (
     Setup("direct, 1 event per call", "direct", buffered=False),
     Setup("direct, 100 events per call", "batched100", buffered=False),
     Setup("buffered, 1 event per call", "buffered", buffered=True),
+    Setup("direct, 1 event per call, SendersKeepUserOrder", "direct_in_order", buffered=False),
+    Setup("direct, 100 events per call, SendersKeepUserOrder", "batched100_in_order", buffered=False),
 )
 
 

@@ -27,7 +27,7 @@ POLLER_REQUESTS = 2 / 10  # Lambda's poller: a receive and a delete per 10 messa
 DELIVERY_BATCH = 1000  # buffered: events per delivery-function invocation at volume
 GOALS = {"direct": 2.50, "buffered": 2.50, "batched100": 0.40}
 # The same setups with SendersKeepUserOrder on, priced against the same goals.
-IN_ORDER = {"direct_in_order": "direct", "batched100_in_order": "batched100"}
+IN_ORDER = {"direct_in_order": "direct", "batched100_in_order": "batched100", "buffered_in_order": "buffered"}
 PRICED = {**GOALS, **{path: GOALS[base] for path, base in IN_ORDER.items()}}
 
 
@@ -72,7 +72,7 @@ def _per_event(figures: dict[str, float], path: str, prefix: str) -> float:
 def braze_requests_per_event(figures: dict[str, float], path: str) -> float:
     """Counted, except in buffered mode: there the calls were counted on a trickle of events whose delivery batches
     stay small, so the requests of full batches at volume are the ones measured over the reference workload."""
-    if path == "buffered":
+    if path.startswith("buffered"):
         return figures["braze_requests_per_1000_buffered_measured"] / 1000
     return figures.get(f"calls_{path}_braze.requests", 0.0)
 
@@ -99,7 +99,7 @@ def bill(figures: dict[str, float], path: str, compute_us: float, memory: float)
     share's trip through the retry queue (the counted recovery path)."""
     webhook_calls = figures[f"calls_{path}_webhook.calls"]
     seconds = seconds_per_event(figures, path, compute_us)
-    buffered = path == "buffered"
+    buffered = path.startswith("buffered")
     units = {kind: figures.get(f"calls_{path}_units.{kind}", 0.0) for kind in ("dynamodb_write", "dynamodb_read",
                                                                                 "sqs_request")}  # fmt: skip
     retried = {kind: figures.get(f"calls_recovery_units.{kind}", 0.0) for kind in units}

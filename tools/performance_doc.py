@@ -37,13 +37,64 @@ def _cost_rows(figures: dict[str, float]) -> list[str]:
     return rows
 
 
+def _floor_section(f: dict[str, float]) -> list[str]:
+    """Why each DynamoDB write remains, the least exactly-once can cost, and where that leaves the goals."""
+    at_256 = cost_model.bill(f, "direct_in_order", f["whole_us"], 0.25).total("http")
+    floor = 1e6 * (cost_model.PRICE_API["http"] + cost_model.PRICE_LAMBDA_REQUEST + cost_model.PRICE_WRITE_UNIT
+                   + 2 * cost_model.PRICE_READ_UNIT)  # fmt: skip
+    return [
+        "### Why each write remains, and the floor",
+        "",
+        "- **Exactly once** needs, per event, a record a later copy can find by its messageId, written once the event"
+        " is handled (its outcome: a copy that finds it is a duplicate). While two copies of one event can be in"
+        " flight at once (an SDK's overlapping flushes, a sender that resends before the first call ended), the"
+        " record is *claimed* first with a conditional put, so the second copy finds it in progress: two writes.",
+        "- **Each user's order** needs the user's *turn*: taken and given back around the Braze call while a user's"
+        " events can arrive concurrently (two writes per user and call), only *read* when every sender sends a"
+        " user's events one at a time.",
+        "- `SendersKeepUserOrder` (direct and buffered, `/v1/webhook` only) says the second of both: RudderStack's"
+        " Webhook destination with event ordering on sends a user's next event after the answer to the one before,"
+        " and an event again only after its call ended (its timeout outlasts the function's). Then an event's record"
+        " and its user's turn are read (strongly consistent), and the record written once:"
+        f" {f['calls_direct_in_order_units.dynamodb_write']:.1f} write unit and"
+        f" {f['calls_direct_in_order_units.dynamodb_read']:.1f} read units an event, against"
+        f" {f['calls_direct_units.dynamodb_write']:.1f} write units by default (claim, turn taken, turn given back,"
+        f" record). A body of 100 shares the turns among its users: {f['calls_batched100_units.dynamodb_write']:.1f}"
+        f" write units an event by default, {f['calls_batched100_in_order_units.dynamodb_write']:.1f} with the"
+        " setting. Buffered mode adds, per event, the delivery function's second-copy mark (a standard queue can"
+        " hand a message out twice) and its users' turns per delivery batch:"
+        f" {f['calls_buffered_units.dynamodb_write']:.1f} write units an event by default,"
+        f" {f['calls_buffered_in_order_units.dynamodb_write']:.1f} with the setting (the ingest's claim goes).",
+        f"- **The floor.** One write unit (${cost_model.PRICE_WRITE_UNIT * 1e6:.3f} a million) per event is the least"
+        " exactly-once can take while a copy can come back after any delay and in any batch (RudderStack re-batches"
+        " what it retries), since the copy must find something under its own messageId. The batched100 goal"
+        f" (${cost_model.GOALS['batched100']:.2f}) is under it: not reachable with exactly-once on on-demand"
+        " DynamoDB. One event per call, before any Lambda time: HTTP API, Lambda request, one write and two reads"
+        f" make ${floor:.2f}; the Lambda time is mostly the Braze round trip"
+        f" ({f['calls_direct_in_order_braze.requests']:.2f} requests an event): at the template's"
+        f" {cost_model.memory_gb() * 1024:.0f} MB, direct with the setting costs"
+        f" ${f['cost_per_million_direct_in_order']:.2f}, at 256 MB it would cost ${at_256:.2f}, which"
+        ' docs/decisions.md ("Function sizes") weighs against cold starts.',
+        "- Buffered mode answers after one SQS send and lets the delivery function pay one Braze round trip per"
+        " packed request, at the price of a standard-queue message and a second-copy mark per event. The bigger"
+        " difference is Braze's side: about one `/users/track` request per event direct against"
+        f" {f['braze_requests_per_1000_buffered_measured']:.0f} per 1,000 buffered, out of a workspace budget of"
+        " 3,000 requests per 3 s shared with every other tool that writes to Braze.",
+    ]
+
+
 def _calls_section(figures: dict[str, float]) -> list[str]:
     """The calls counted per event on each path (tools/bench_calls.py)."""
     paths = list(PATHS)
-    calls = sorted({key.removeprefix(f"calls_{path}_") for key in figures for path in paths
-                    if key.startswith(f"calls_{path}_") and not key.endswith("_aws")})  # fmt: skip
+    # A path's name can begin another's (direct, direct_in_order): a figure belongs to the longest that prefixes it.
+    by_length = sorted(paths, key=len, reverse=True)
+    calls = set()
+    for key in figures:
+        path = next((p for p in by_length if key.startswith(f"calls_{p}_")), None)
+        if path is not None and not key.endswith("_aws"):
+            calls.add(key.removeprefix(f"calls_{path}_"))
     rows = [f"| `{call}` | " + " | ".join(f"{figures.get(f'calls_{path}_{call}', 0.0):.2f}" for path in paths) + " |"
-            for call in calls]  # fmt: skip
+            for call in sorted(calls)]  # fmt: skip
     return [
         "## Calls per event, counted",
         "",
@@ -181,17 +232,7 @@ def write(path: Path, figures: dict[str, float]) -> None:
         "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         *_cost_rows(figures),
         "",
-        "On the direct path each event is claimed (a conditional put: a copy RudderStack sends again is recognised),"
-        " its user's turn taken and given back around the Braze call (the user's queued events and concurrent",
-        "senders keep their order) and its outcome stored (the claim's completion):"
-        f" {f['calls_direct_units.dynamodb_write']:.1f} write units an event. A body of 100 events shares the turns"
-        " among its users and writes the completions in batches, but still claims and completes each event:"
-        f" {f['calls_batched100_units.dynamodb_write']:.1f} write units an event, which no API type or memory size"
-        " removes. Buffered mode answers after one SQS send and lets the delivery",
-        "function pay one Braze round trip per packed request, at the price of a standard-queue message and a",
-        "second-copy mark per event. The bigger difference is Braze's side: about one `/users/track` request per",
-        f"event direct against {figures['braze_requests_per_1000_buffered_measured']:.0f} per 1,000 buffered, out of"
-        " a workspace budget of 3,000 requests per 3 s shared with every other tool that writes to Braze.",
+        *_floor_section(figures),
         "",
         *_calls_section(figures),
     ]
