@@ -42,6 +42,8 @@ def _floor_section(f: dict[str, float]) -> list[str]:
     at_256 = cost_model.bill(f, "direct_in_order", f["whole_us"], 0.25).total("http")
     floor = 1e6 * (cost_model.PRICE_API["http"] + cost_model.PRICE_LAMBDA_REQUEST + cost_model.PRICE_WRITE_UNIT
                    + 2 * cost_model.PRICE_READ_UNIT)  # fmt: skip
+    buffered_floor = 1e6 * (cost_model.PRICE_API["http"] + cost_model.PRICE_LAMBDA_REQUEST + cost_model.PRICE_WRITE_UNIT
+                            + cost_model.PRICE_SQS["standard"] * (1 + cost_model.POLLER_REQUESTS))  # fmt: skip
     return [
         "### Why each write remains, and the floor",
         "",
@@ -74,7 +76,10 @@ def _floor_section(f: dict[str, float]) -> list[str]:
         f" ({f['calls_direct_in_order_braze.requests']:.2f} requests an event): at the template's"
         f" {cost_model.memory_gb() * 1024:.0f} MB, direct with the setting costs"
         f" ${f['cost_per_million_direct_in_order']:.2f}, at 256 MB it would cost ${at_256:.2f}, which"
-        ' docs/decisions.md ("Function sizes") weighs against cold starts.',
+        ' docs/decisions.md ("Function sizes") weighs against cold starts. Buffered, one event per call: HTTP API,'
+        " the SQS"
+        f" message and its share of the poller's requests, a Lambda request and the second-copy mark make"
+        f" ${buffered_floor:.2f} before the ingest's record, the users' turns and any Lambda time.",
         "- Buffered mode answers after one SQS send and lets the delivery function pay one Braze round trip per"
         " packed request, at the price of a standard-queue message and a second-copy mark per event. The bigger"
         " difference is Braze's side: about one `/users/track` request per event direct against"

@@ -17,24 +17,25 @@ from functools import cache, cached_property
 from typing import TYPE_CHECKING
 
 from rudder_braze.adapters.aws import AwsClients
-from rudder_braze.app.auth import Access
 from rudder_braze.app.settings import AppSettings
-from rudder_braze.app.webhook import BodyLimits, Routes, Webhook
 from rudder_braze.braze.client import BrazeClient, ClientTiming
 from rudder_braze.config import BrazeSettings, load_settings
 from rudder_braze.usecases.attribute_dedup import AttributeDedup
-from rudder_braze.usecases.buffered_delivery import BufferedDeliveryService
-from rudder_braze.usecases.ingest import IngestService
 from rudder_braze.usecases.ports import Send
-from rudder_braze.usecases.retry import RetryService
 from rudder_braze.usecases.sending import BrazePorts, Timing
 
-if TYPE_CHECKING:  # the AWS adapters import boto3, deletions are rare: only on the paths that use them
+# Imported where first used: the AWS adapters import boto3, deletions are rare, and each function builds only its
+# own use cases (the retry function never needs the webhook's, nor the ingest function the queues' consumers).
+if TYPE_CHECKING:
     from rudder_braze.adapters.aws.queue import DeliveryQueue, RetryQueue
     from rudder_braze.adapters.aws.secrets import SecretStore
     from rudder_braze.adapters.aws.state import StateTable
     from rudder_braze.app.deletions import DeletionsRoute
+    from rudder_braze.app.webhook import Webhook
+    from rudder_braze.usecases.buffered_delivery import BufferedDeliveryService
     from rudder_braze.usecases.deletion import DeletionService
+    from rudder_braze.usecases.ingest import IngestService
+    from rudder_braze.usecases.retry import RetryService
 
 
 class Container:
@@ -115,6 +116,7 @@ class Container:
     @cached_property
     def ingest_service(self) -> IngestService:
         from rudder_braze.adapters.aws.idempotency import IdempotencyTable
+        from rudder_braze.usecases.ingest import IngestService
 
         return IngestService(
             self._destination_with_app_key(),
@@ -138,6 +140,9 @@ class Container:
 
     @cached_property
     def webhook(self) -> Webhook:
+        from rudder_braze.app.auth import Access
+        from rudder_braze.app.webhook import BodyLimits, Routes, Webhook
+
         return Webhook(
             lambda: self.ingest_service,
             Access(
@@ -150,6 +155,8 @@ class Container:
 
     @cached_property
     def retry_service(self) -> RetryService:
+        from rudder_braze.usecases.retry import RetryService
+
         return RetryService(
             self._destination_with_app_key(),
             self._ports(self.patient_braze.send),
@@ -160,6 +167,8 @@ class Container:
 
     @cached_property
     def delivery_service(self) -> BufferedDeliveryService:
+        from rudder_braze.usecases.buffered_delivery import BufferedDeliveryService
+
         return BufferedDeliveryService(
             self._destination_with_app_key(),
             self._ports(self.braze.send, dedup=True),
