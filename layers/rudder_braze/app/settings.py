@@ -62,7 +62,7 @@ class AppSettings:
     max_body_bytes: int
     max_events: int
     allowed_sources: tuple[Network, ...] = ()  # the webhook's source allowlist (empty: any source)
-    # /v1/webhook's senders send each user's events one at a time (SendersKeepUserOrder): turns are read, not taken
+    # /v1/webhook's senders keep each user's order (SendersKeepUserOrder): records and turns read, not written
     senders_keep_order: bool = False
 
     @property
