@@ -196,3 +196,23 @@ def test_a_sender_keeping_each_users_order_has_records_and_turns_read_not_claime
     emails = [a["email"] for a in stored(stack, "attributes") if "email" in a]
     assert emails[-1] == "new@example.com"
     assert "old@example.com" not in emails[emails.index("new@example.com") :]
+
+
+def test_an_events_record_read_finds_what_claiming_it_would(stack: LocalStack) -> None:
+    """``look_up`` (the webhook's read for a sender keeping each user's order) against ``claim`` on the same
+    records in moto's DynamoDB: none, completed, in progress, in progress past its deadline, expired."""
+    from rudder_braze.adapters.aws.idempotency import IdempotencyTable
+    from rudder_braze.usecases.ports import ClaimOutcome
+
+    name, clients = stack.template.physical["StateTable"]["Ref"], stack.aws.clients()
+    records = IdempotencyTable(name, 3600, clients)
+    records.claim("m-busy", 30_000)
+    records.claim("m-lapsed", 0)  # its invocation had no time left: the claim lapses at once
+    records.claim("m-done", 30_000)
+    records.complete({"m-done": {"delivered": 1}})
+    IdempotencyTable(name, -5, clients).complete({"m-expired": {"delivered": 1}})  # stored 5 s past its expiry
+    time.sleep(0.01)
+    read = records.look_up(["m-new", "m-busy", "m-lapsed", "m-done", "m-expired"])
+    assert read == {"m-new": ClaimOutcome.NEW, "m-busy": ClaimOutcome.BUSY, "m-lapsed": ClaimOutcome.NEW,
+                    "m-done": ClaimOutcome.DONE, "m-expired": ClaimOutcome.NEW}  # fmt: skip
+    assert {message: records.claim(message, 30_000) for message in read} == read

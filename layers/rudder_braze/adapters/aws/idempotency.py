@@ -53,17 +53,18 @@ class IdempotencyTable:
         layer = self.layer
         key_of = {message: layer._get_hashed_idempotency_key({"messageId": message}) for message in message_ids}
         items = batch_get(layer.client, layer.table_name, [key for key in key_of.values() if key is not None])
-        now = time.time()
+        now_ms = time.time() * 1000
         found: dict[str, ClaimOutcome] = {}
         for message_id, key in key_of.items():
             item = items.get(key) if key is not None else None
-            if item is None or int(item[layer.expiry_attr]["N"]) < now:
+            record = layer._item_to_data_record(item) if item is not None else None
+            if record is None or record.status == "EXPIRED":
                 found[message_id] = ClaimOutcome.NEW
-            elif item[layer.status_attr]["S"] == "COMPLETED":
+            elif record.status == "COMPLETED":
                 found[message_id] = ClaimOutcome.DONE
             else:  # in progress: claimed by a call that has not ended (or died; its claim lapses with its deadline)
-                until_ms = item.get(layer.in_progress_expiry_attr, {}).get("N")
-                alive = until_ms is None or int(until_ms) > now * 1000
+                until_ms = record.in_progress_expiry_timestamp
+                alive = until_ms is None or int(until_ms) > now_ms
                 found[message_id] = ClaimOutcome.BUSY if alive else ClaimOutcome.NEW
         return found
 
@@ -88,7 +89,7 @@ class IdempotencyTable:
             record = self.layer.get_record({"messageId": message_id})
         except IdempotencyItemNotFoundError:
             return None
-        if record is None:
+        if record is None or record.status == "EXPIRED":
             return None
         data = json.loads(record.response_data) if record.response_data else {}
         return record.status, data if isinstance(data, dict) else {}
