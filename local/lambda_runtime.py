@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import functools
 import importlib.util
 import io
 import sys
@@ -70,6 +71,23 @@ class LambdaOutput(io.TextIOBase):
             yield
         finally:
             self.routes.sink = previous
+
+
+@functools.cache
+def process_output() -> LambdaOutput:
+    """The process's one :class:`LambdaOutput`. Powertools' loggers keep the stream they were created with (a logger of
+    a service is set up once per process), so every stack a process starts must route through the same object, or
+    the functions of the second stack would log to the first one's console instead of their log files."""
+    return LambdaOutput(sys.stdout)
+
+
+def route_output() -> LambdaOutput:
+    """Make :func:`process_output` the standard output, what was the standard output until now its console."""
+    output = process_output()
+    if sys.stdout is not output:
+        output.console = sys.stdout
+        sys.stdout = output
+    return output
 
 
 class FunctionTimedOut(Exception):

@@ -29,7 +29,7 @@ import urllib3
 from local.api_gateway import ApiGateway, GatewayOptions, TokenBucket
 from local.aws import CLIENT_OPTIONS, MotoAWS, create_resources
 from local.braze_simulator import BrazeSimulator, SimulatorServer
-from local.lambda_runtime import LambdaOutput, LocalFunction
+from local.lambda_runtime import LambdaOutput, LocalFunction, route_output
 from local.ledger import Observed, Summary, reconcile
 from local.proxy_events import HTTP, REST
 from local.sqs_event_source import EventSourceSettings, SqsEventSource
@@ -97,8 +97,7 @@ class LocalStack:
         )
         if self.log_dir is not None:
             self.log_dir.mkdir(parents=True, exist_ok=True)
-            self.output = LambdaOutput(sys.stdout)
-            sys.stdout = self.output
+            self.output = route_output()
             self.logs = [(self.log_dir / f"{name}.log").open("a", encoding="utf-8") for name in ("ingest", "retry")]
         self.proxies = {service: TcpProxy(self.aws.port) for service in self.cuttable}
         endpoints = {service: proxy.url for service, proxy in self.proxies.items()}
