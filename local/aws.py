@@ -40,6 +40,19 @@ def free_port() -> int:
         return port
 
 
+def wait_until_serving(endpoint: str, process: subprocess.Popen[bytes]) -> None:
+    """Wait for a moto server just started at ``endpoint`` to answer (and start it afresh)."""
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib3.request("POST", f"{endpoint}/moto-api/reset", timeout=1, retries=False)
+            return
+        except urllib3.exceptions.HTTPError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+
+
 class MotoAWS:
     """``moto_server`` in its own process on loopback (its own core, as AWS would be)."""
 
@@ -56,15 +69,7 @@ class MotoAWS:
             cwd=ROOT,
             env={**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))},
         )
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib3.request("POST", f"{self.endpoint}/moto-api/reset", timeout=1, retries=False)
-                break
-            except urllib3.exceptions.HTTPError:
-                if time.monotonic() > deadline or self.process.poll() is not None:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
+        wait_until_serving(self.endpoint, self.process)
         return self
 
     def stop(self) -> None:

@@ -10,9 +10,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-import urllib3
-
-from local.aws import free_port, signed_as
+from local.aws import free_port, signed_as, wait_until_serving
 from tests.conftest import ROOT, StartStack
 from tests.integration.conftest import api_event, ingest, sample
 
@@ -45,7 +43,8 @@ def test_local_sqs_runs_each_call_alone_as_sqs_does() -> None:
         env={**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), str(ROOT / "layers")])},
     )  # fmt: skip
     try:
-        sqs = _started(endpoint)
+        wait_until_serving(endpoint, server)
+        sqs = _client(endpoint)
         url = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true", "VisibilityTimeout": "180"})
         queue = Queue(sqs, url["QueueUrl"])
         queue.send(300)
@@ -65,18 +64,10 @@ def test_local_sqs_runs_each_call_alone_as_sqs_does() -> None:
         server.wait(timeout=10)
 
 
-def _started(endpoint: str) -> Any:
+def _client(endpoint: str) -> Any:
     import boto3
     from botocore.config import Config
 
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib3.request("POST", f"{endpoint}/moto-api/reset", timeout=1, retries=False)
-            break
-        except urllib3.exceptions.HTTPError:
-            assert time.monotonic() < deadline, "moto_server did not start"
-            time.sleep(0.1)
     no_retries = Config(retries={"max_attempts": 1, "mode": "standard"})  # a call that fails must show
     factory: Any = boto3.client
     return factory("sqs", endpoint_url=endpoint, config=no_retries, **signed_as(None))
