@@ -215,4 +215,5 @@ def test_an_events_record_read_finds_what_claiming_it_would(stack: LocalStack) -
     read = records.look_up(["m-new", "m-busy", "m-lapsed", "m-done", "m-expired"])
     assert read == {"m-new": ClaimOutcome.NEW, "m-busy": ClaimOutcome.BUSY, "m-lapsed": ClaimOutcome.NEW,
                     "m-done": ClaimOutcome.DONE, "m-expired": ClaimOutcome.NEW}  # fmt: skip
+    assert records.read("m-expired") == ("EXPIRED", {"delivered": 1})  # trace still shows it until its TTL deletes it
     assert {message: records.claim(message, 30_000) for message in read} == read

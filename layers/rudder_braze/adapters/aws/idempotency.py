@@ -89,7 +89,7 @@ class IdempotencyTable:
             record = self.layer.get_record({"messageId": message_id})
         except IdempotencyItemNotFoundError:
             return None
-        if record is None or record.status == "EXPIRED":
+        if record is None:
             return None
         data = json.loads(record.response_data) if record.response_data else {}
         return record.status, data if isinstance(data, dict) else {}
