@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import functools
 import importlib.util
 import io
 import sys
@@ -73,21 +72,18 @@ class LambdaOutput(io.TextIOBase):
             self.routes.sink = previous
 
 
-@functools.cache
-def process_output() -> LambdaOutput:
-    """The process's one :class:`LambdaOutput`. Powertools' loggers keep the stream they were created with (a logger of
-    a service is set up once per process), so every stack a process starts must route through the same object, or
-    the functions of the second stack would log to the first one's console instead of their log files."""
-    return LambdaOutput(sys.stdout)
+# The process's one output. Powertools' loggers keep the stream they were created with (a service's logger is set
+# up once per process), so every stack a process starts routes through this object, or the functions of the second
+# stack would log to the first one's console instead of their log files.
+PROCESS_OUTPUT = LambdaOutput(sys.stdout)
 
 
 def route_output() -> LambdaOutput:
-    """Make :func:`process_output` the standard output, what was the standard output until now its console."""
-    output = process_output()
-    if sys.stdout is not output:
-        output.console = sys.stdout
-        sys.stdout = output
-    return output
+    """Make :data:`PROCESS_OUTPUT` the standard output, what was the standard output until now its console."""
+    if sys.stdout is not PROCESS_OUTPUT:
+        PROCESS_OUTPUT.console = sys.stdout
+        sys.stdout = PROCESS_OUTPUT
+    return PROCESS_OUTPUT
 
 
 class FunctionTimedOut(Exception):
